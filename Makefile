@@ -1,0 +1,66 @@
+# simpert: the README's commands.
+#   make figures   every paper figure from simulated data (FAST=1: the small CI run)
+#   make test      every test, Python and R
+# Both create .venv and install R from Debian's packages when absent.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.simpert-installed
+RLIB := .rlib
+R_STAMP := $(RLIB)/.simpert-installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export R_LIBS_USER := $(CURDIR)/$(RLIB)
+export MPLBACKEND := Agg
+FAST ?=
+JOBS ?= 2
+
+.PHONY: all test test-python test-r figures vignettes bench r-deps venv clean help golden
+
+help:
+	@echo "make figures [FAST=1]  regenerate the paper figures into paper_figures/out"
+	@echo "make test              run every test (Python and R)"
+	@echo "make vignettes         render the vignettes to HTML in vignettes/_build"
+	@echo "make bench             run the benchmarks (--quick)"
+	@echo "make golden            re-make the R DESeq2 golden files"
+
+r-deps:
+	@bash tools/install_r.sh
+
+# R must be present before rpy2 builds against it.
+$(STAMP): pyproject.toml | r-deps
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[all]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+$(R_STAMP): $(STAMP) $(shell find r -type f 2>/dev/null)
+	@mkdir -p $(RLIB)
+	R CMD INSTALL --no-multiarch --library=$(RLIB) r >/dev/null
+	@touch $(R_STAMP)
+
+test: test-python test-r
+
+test-python: $(STAMP) r-deps
+	$(PY) -m pytest -q tests
+
+test-r: $(R_STAMP)
+	Rscript -e 'res <- testthat::test_dir("r/tests/testthat", package = "simpert", load_package = "installed", reporter = "summary", stop_on_failure = TRUE)'
+
+figures: $(STAMP) r-deps
+	$(PY) -m paper_figures $(if $(FAST),--fast,) --jobs $(JOBS)
+
+vignettes: $(STAMP) $(R_STAMP)
+	$(PY) -m vignettes.render
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(PY) $$b --quick || exit 1; done
+
+golden: $(STAMP) r-deps
+	Rscript tests/golden/make_golden.R tests/golden
+
+clean:
+	rm -rf $(VENV) $(RLIB) paper_figures/out paper_figures/cache vignettes/_build

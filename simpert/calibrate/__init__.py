@@ -1,0 +1,3 @@
+"""simpert.calibrate."""
+
+__all__: list[str] = []

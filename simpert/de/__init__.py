@@ -1,0 +1,3 @@
+"""simpert.de."""
+
+__all__: list[str] = []

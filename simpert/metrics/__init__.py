@@ -1,0 +1,3 @@
+"""simpert.metrics."""
+
+__all__: list[str] = []

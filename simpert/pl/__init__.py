@@ -1,0 +1,3 @@
+"""simpert.pl."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""simpert.predict."""
+
+__all__: list[str] = []

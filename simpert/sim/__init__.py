@@ -1,0 +1,3 @@
+"""simpert.sim."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""simpert.theory."""
+
+__all__: list[str] = []
