@@ -1,3 +1,43 @@
-"""simpert.metrics."""
+"""simpert.metrics: the field's evaluation metrics behind one registry and one signature.
 
-__all__: list[str] = []
+Every metric is a :class:`Metric` in :data:`registry` whose function takes one
+:class:`MetricInput` (profiles, controls, targets, reference point, weights, DE tables and
+cells, aligned on test perturbations and genes) and returns one value per test
+perturbation. :func:`score` evaluates predictions against a screen and returns a tidy
+table; :func:`list_metrics` describes what is available.
+
+Families: cell-eval (pearson_delta, mse, mae, mse_delta, mae_delta,
+discrimination_score_l1/l2/cosine, overlap_at_N/K, precision_at_N/K, de_direction_match,
+de_spearman_lfc_sig, de_sig_genes_recall, pr_auc, roc_auc, pearson_edistance and
+:func:`scaled_score`); PEREGGRN (pereggrn_*); Systema (systema_*, systematic_variation);
+Mejia / Miller (wmse, weighted_r2_delta, r2_delta, mse_de, r2_delta_de); PerturBench
+(perturbench_rank, perturbench_rank_cosine); Kernfeld (fair_retrieval).
+"""
+
+from . import _celleval, _de_metrics, _edistance, _pereggrn, _retrieval, _systema, _weighted  # noqa: F401
+from ._distance import cross_distances
+from ._input import DEFAULT_OPTIONS, CellSet, DETable, MetricInput
+from ._registry import Metric, get, list_metrics, register, registry
+from ._scaled import scaled_score
+from ._score import build_input, score
+from ._weighted import mejia_weights, t_statistics
+from ._de_metrics import de_table
+
+__all__ = [
+    "Metric",
+    "MetricInput",
+    "DETable",
+    "CellSet",
+    "DEFAULT_OPTIONS",
+    "registry",
+    "register",
+    "get",
+    "list_metrics",
+    "score",
+    "build_input",
+    "scaled_score",
+    "cross_distances",
+    "t_statistics",
+    "mejia_weights",
+    "de_table",
+]

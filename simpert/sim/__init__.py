@@ -1,3 +1,50 @@
-"""simpert.sim."""
+"""simpert.sim: simulators of perturbation screens with known truth.
 
-__all__: list[str] = []
+- :func:`screen`: count-level CRISPR screen (negative binomial counts, guides, escapers,
+  sparse specific effects, shared systematic response, replicates, pseudobulk).
+- :func:`noise_only`: the PEREGGRN noise-only design, generalised.
+- :func:`var_network`: linear network (VAR) simulator with hard interventions, on networks
+  from :func:`erdos_renyi`, :func:`scale_free`, :func:`network_from_edges`,
+  :func:`network_from_sif` or :func:`pathway_commons`.
+- :func:`pseudobulk`, :func:`truth`, :func:`redraw` (technical duplicate),
+  :func:`expected_counts` (the simulator's NB means).
+- :func:`estimate_params` / :func:`fit_screen`: parameters shaped like a user's counts.
+"""
+
+from ._estimate import FitSummary, ScreenFit, estimate_params, fit_screen
+from ._network import Network, erdos_renyi, network_from_edges, network_from_sif, pathway_commons, scale_free
+from ._noise_only import noise_only
+from ._params import NetworkParams, NoiseOnlyParams, ScreenParams
+from ._pseudobulk import pseudobulk
+from ._redraw import expected_counts, redraw
+from ._screen import gene_names, screen
+from ._truth import Truth, truth
+from ._var import iterate, spectral_radius, steady_state, var_network
+
+__all__ = [
+    "ScreenParams",
+    "NoiseOnlyParams",
+    "NetworkParams",
+    "screen",
+    "noise_only",
+    "pseudobulk",
+    "truth",
+    "Truth",
+    "redraw",
+    "expected_counts",
+    "gene_names",
+    "var_network",
+    "Network",
+    "erdos_renyi",
+    "scale_free",
+    "network_from_edges",
+    "network_from_sif",
+    "pathway_commons",
+    "steady_state",
+    "iterate",
+    "spectral_radius",
+    "estimate_params",
+    "fit_screen",
+    "ScreenFit",
+    "FitSummary",
+]

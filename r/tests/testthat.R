@@ -1,0 +1,4 @@
+library(testthat)
+library(simpert)
+
+test_check("simpert")

@@ -1,0 +1,34 @@
+test_that("simpert_cli honours the option and the environment variable", {
+  old <- options(simpert.cli = NULL)
+  on.exit(options(old), add = TRUE)
+  withr_env <- Sys.getenv("SIMPERT_CLI", unset = NA)
+  on.exit(if (is.na(withr_env)) Sys.unsetenv("SIMPERT_CLI") else Sys.setenv(SIMPERT_CLI = withr_env),
+          add = TRUE)
+  Sys.setenv(SIMPERT_CLI = file.path(tempdir(), "no-such-simpert"))
+  expect_error(simpert_cli(), "SIMPERT_CLI names")
+  expect_false(simpert_available())
+  fake <- file.path(tempdir(), "fake-simpert")
+  writeLines("#!/bin/sh\nexit 0", fake)
+  Sys.setenv(SIMPERT_CLI = fake)
+  expect_identical(simpert_cli(), fake)
+  options(simpert.cli = c(fake, "--extra"))
+  expect_identical(simpert_cli(), c(fake, "--extra"))
+  options(simpert.cli = "/no/such/program")
+  expect_error(simpert_cli(), "option 'simpert.cli'")
+})
+
+test_that("command-line errors come back as R errors with the message", {
+  need_cli()
+  expect_error(simulate_screen("no_such_scenario"), "unknown scenario 'no_such_scenario'")
+  expect_error(simulate_screen(tiny_scenario(), params = list(n_genes = -3)), "n_genes")
+  expect_error(simulate_screen(tiny_scenario(), seed = -1), "seed")
+  expect_error(score_metrics(tiny_scenario(), metrics = "not_a_metric"), "unknown metric")
+})
+
+test_that("scenarios() lists the shipped scenarios", {
+  need_cli()
+  sc <- scenarios()
+  expect_s3_class(sc, "data.frame")
+  expect_true(all(c("name", "kind", "description") %in% names(sc)))
+  expect_true(all(c("noise_only", "sparse_strong") %in% sc$name))
+})

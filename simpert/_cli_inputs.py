@@ -1,0 +1,233 @@
+"""Turning command-line arguments into simpert objects: scenarios, screens and metrics."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+from ._cli_common import CLIError
+
+__all__ = [
+    "parse_sets",
+    "resolve_scenario",
+    "simulate_scenario",
+    "read_screen",
+    "resolve_metric",
+    "metric_names",
+]
+
+_SET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
+
+
+def parse_sets(items: list[str] | None) -> dict:
+    """Parse ``--set key=value`` items; values are JSON when they parse, else strings.
+
+    Parameters
+    ----------
+    items : list of str
+        Items of the form ``key=value`` (``n_genes=200``, ``mode="crispri"``,
+        ``p_effect=0.05``, ``gene_means=[1,2,3]``).
+
+    Returns
+    -------
+    dict
+    """
+    out = {}
+    for item in items or []:
+        m = _SET_RE.match(item)
+        if not m:
+            raise CLIError(f"option '--set' must look like key=value; got {item!r}")
+        key, raw = m.groups()
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            low = raw.strip().lower()
+            value = {"true": True, "false": False, "none": None}.get(low, raw)
+        out[key] = value
+    return out
+
+
+def resolve_scenario(spec: str, overrides: dict | None = None):
+    """Return the :class:`simpert.calibrate.Scenario` named or stored at ``spec``.
+
+    Parameters
+    ----------
+    spec : str
+        A scenario name, a TOML file, or a JSON file in the TOML layout.
+    overrides : dict, optional
+        Simulator parameters replacing the scenario's.
+
+    Returns
+    -------
+    Scenario
+    """
+    from dataclasses import replace
+
+    from simpert.calibrate import load_scenario
+    from simpert.calibrate._scenarios import Scenario, list_scenarios
+
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == ".json":
+        if not path.is_file():
+            raise CLIError(f"scenario file {spec!r} does not exist")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise CLIError(f"scenario file {spec!r} is not valid JSON: {err}") from None
+        scenario = Scenario.from_dict(data, source=str(path), name=path.stem)
+    elif path.suffix.lower() == ".toml" or path.exists():
+        if not path.is_file():
+            raise CLIError(f"scenario file {spec!r} does not exist")
+        scenario = load_scenario(path)
+    else:
+        known = list_scenarios()
+        if spec not in known:
+            close = difflib.get_close_matches(spec, known, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise CLIError(f"unknown scenario {spec!r}{hint}; known scenarios: {', '.join(known)} "
+                           "(or give a path to a .toml file)")
+        scenario = load_scenario(spec)
+    if overrides:
+        params = scenario.params_dict()
+        params.update(overrides)
+        scenario = replace(scenario, params=params)
+    return scenario
+
+
+def simulate_scenario(scenario, *, seed: int):
+    """Draw one screen of ``scenario`` with seed ``seed`` (as the calibration harness does).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    seed : int
+
+    Returns
+    -------
+    AnnData
+    """
+    import numpy as np
+
+    from simpert.calibrate._pipeline import default_simulate
+
+    return default_simulate(scenario, rng=np.random.SeedSequence(int(seed)))
+
+
+def read_screen(path: str | Path):
+    """Read a screen from an ``.h5ad`` file or a simpert MatrixMarket directory.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    AnnData
+    """
+    from ._cli_mtx import is_mtx_dir, read_mtx_dir
+
+    path = Path(path)
+    if not path.exists():
+        raise CLIError(f"input {str(path)!r} does not exist")
+    if path.is_dir():
+        if not is_mtx_dir(path):
+            raise CLIError(f"input directory {str(path)!r} holds no counts.mtx "
+                           "(expected a directory written by 'simpert simulate --format mtx')")
+        return read_mtx_dir(path)
+    if path.suffix.lower() != ".h5ad":
+        raise CLIError(f"input {str(path)!r} must be an .h5ad file or a MatrixMarket directory")
+    import anndata as ad
+
+    try:
+        return ad.read_h5ad(path)
+    except OSError as err:
+        raise CLIError(f"input {str(path)!r} is not a readable .h5ad file: {err}") from None
+
+
+def metric_names() -> list[str]:
+    """Names of the registered metrics."""
+    from simpert import metrics
+
+    return sorted(metrics.registry)
+
+
+def _load_python_callable(module_part: str, func: str):
+    path = Path(module_part)
+    if module_part.endswith(".py"):
+        if not path.is_file():
+            raise CLIError(f"metric file {module_part!r} does not exist")
+        name = f"_simpert_user_metric_{abs(hash(str(path.resolve())))}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:
+            raise CLIError(f"metric file {module_part!r} failed to import: {type(err).__name__}: {err}") from None
+    else:
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
+        try:
+            module = importlib.import_module(module_part)
+        except ImportError as err:
+            raise CLIError(f"metric module {module_part!r} cannot be imported: {err}") from None
+    fn = getattr(module, func, None)
+    if fn is None:
+        raise CLIError(f"metric module {module_part!r} has no function {func!r}")
+    if not callable(fn):
+        raise CLIError(f"{module_part}:{func} is not callable")
+    return fn
+
+
+def resolve_metric(spec: str, *, higher_is_better: bool = True, best: float | None = None):
+    """Turn a ``--metric`` value into what ``calibrate``/``score`` accept.
+
+    Parameters
+    ----------
+    spec : str
+        ``NAME`` (a registered metric), ``module:function`` or ``file.py:function`` (a
+        Python callable ``fn(inp) -> array of shape (P,)``), or ``file.R:function`` (an R
+        function, called through rpy2).
+    higher_is_better : bool, default True
+        Orientation of a user metric (ignored for registered names).
+    best : float, optional
+        Best attainable value of a user metric.
+
+    Returns
+    -------
+    str or Metric
+        The name for a registered metric, otherwise a :class:`simpert.metrics.Metric`.
+    """
+    spec = spec.strip()
+    if ":" not in spec:
+        known = metric_names()
+        if spec not in known:
+            close = difflib.get_close_matches(spec, known, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise CLIError(f"unknown metric {spec!r}{hint}; run 'simpert metrics' for the list, "
+                           "or give module:function or file.R:function")
+        return spec
+    left, _, func = spec.rpartition(":")
+    if not left or not func.isidentifier() and not re.match(r"^[A-Za-z.][A-Za-z0-9._]*$", func):
+        raise CLIError(f"metric {spec!r} must be NAME, module:function or file.R:function")
+    if left.lower().endswith(".r"):
+        return _r_metric(left, func, higher_is_better=higher_is_better, best=best)
+    from simpert.metrics import Metric
+
+    fn = _load_python_callable(left, func)
+    return Metric(name=func, fn=fn, higher_is_better=higher_is_better, best=best,
+                  description=f"user metric {spec}", source="user")
+
+
+def _r_metric(path: str, func: str, *, higher_is_better: bool, best: float | None):
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"R metric file {path!r} does not exist")
+    from simpert.calibrate import r_metric
+
+    return r_metric(file=p, function=func, higher_is_better=higher_is_better, best=best)

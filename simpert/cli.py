@@ -1,0 +1,385 @@
+"""The ``simpert`` command line.
+
+Commands::
+
+    simpert scenarios                         list the named simulation scenarios
+    simpert metrics                           list the registered metrics
+    simpert simulate SCENARIO -o out.h5ad     simulate a screen (h5ad, or an mtx directory)
+    simpert de IN -o table.parquet            differential expression, every perturbation vs control
+    simpert score --scenario S -o scores.csv  predictors of known quality scored with metrics
+    simpert calibrate --metric M --scenario S -o DIR
+                                              does a metric reward what it should?
+    simpert figures [--fast]                  regenerate the paper figures (source checkout)
+
+Bad input gives one ``error: ...`` line on stderr and exit status 2; ``SIMPERT_DEBUG=1``
+shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ._cli_common import CLIError, echo_err, progress, user_errors
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="simpert",
+    help="Simulated perturbation screens with known truth: simulate, run DE, score and "
+         "calibrate the metrics that evaluate perturbation-response models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_STATE = {"quiet": False}
+
+
+def _version(value: bool):
+    if value:
+        from simpert import __version__
+
+        typer.echo(f"simpert {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Show no progress on stderr."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+):
+    """Simulated perturbation screens with known truth."""
+    _STATE["quiet"] = quiet
+
+
+class OutFormat(str, enum.Enum):
+    """Output formats of ``simulate``."""
+
+    h5ad = "h5ad"
+    mtx = "mtx"
+
+
+class Backend(str, enum.Enum):
+    """DE backends."""
+
+    native = "native"
+    pydeseq2 = "pydeseq2"
+    r = "r"
+
+
+class Executor(str, enum.Enum):
+    """Calibration executors."""
+
+    serial = "serial"
+    joblib = "joblib"
+    dask = "dask"
+
+
+_SET_HELP = ("Override a simulator parameter: key=value, the value read as JSON when it parses "
+             "(e.g. --set n_genes=200 --set p_effect=0.05). Repeatable.")
+
+
+# --------------------------------------------------------------------------- listing
+
+
+@app.command("scenarios")
+@user_errors
+def scenarios_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+):
+    """List the named simulation scenarios (files in simulations/ and $SIMPERT_SCENARIOS)."""
+    from simpert.calibrate import load_scenario
+    from simpert.calibrate._scenarios import list_scenarios
+
+    rows = []
+    for name in list_scenarios():
+        sc = load_scenario(name)
+        rows.append({"name": sc.name, "kind": sc.kind, "description": sc.description,
+                     "test_fraction": sc.test_fraction, "source": sc.source})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    width = max([len(r["name"]) for r in rows] + [4])
+    for r in rows:
+        typer.echo(f"{r['name']:<{width}}  {r['kind']:<11}  {r['description']}")
+
+
+@app.command("metrics")
+@user_errors
+def metrics_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+):
+    """List the registered metrics with their orientation and source."""
+    from simpert import metrics
+
+    rows = [{"name": m.name, "higher_is_better": m.higher_is_better, "best": m.best,
+             "needs": sorted(m.needs), "source": m.source, "description": m.description}
+            for m in (metrics.registry[k] for k in sorted(metrics.registry))]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    width = max([len(r["name"]) for r in rows] + [4])
+    for r in rows:
+        arrow = {True: "higher", False: "lower", None: "-"}[r["higher_is_better"]]
+        typer.echo(f"{r['name']:<{width}}  {arrow:<6}  {r['source']:<10}  {r['description']}")
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+@app.command("simulate")
+@user_errors
+def simulate_cmd(
+    scenario: str = typer.Argument(..., help="Scenario name (see 'simpert scenarios'), or a "
+                                   "scenario file (.toml, or .json in the same layout)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output: an .h5ad file, or a "
+                                "directory for --format mtx."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed; the same seed gives "
+                             "identical counts."),
+    fmt: Optional[OutFormat] = typer.Option(None, "--format", "-f", help="h5ad (AnnData) or mtx "
+                                            "(a directory: counts.mtx genes x cells, obs.csv, "
+                                            "var.csv, truth CSVs, meta.json; what the R package "
+                                            "reads). Default: from the output's suffix."),
+    pseudobulk: bool = typer.Option(False, "--pseudobulk", help="Sum cells into one sample per "
+                                    "perturbation and replicate."),
+    sets: Optional[List[str]] = typer.Option(None, "--set", help=_SET_HELP),
+):
+    """Simulate a screen with known truth and write it as .h5ad or a MatrixMarket directory."""
+    from ._cli_inputs import parse_sets, resolve_scenario, simulate_scenario
+
+    if fmt is None:
+        fmt = OutFormat.h5ad if output.suffix.lower() == ".h5ad" else OutFormat.mtx
+    if fmt is OutFormat.h5ad and output.suffix.lower() != ".h5ad":
+        raise CLIError(f"output {str(output)!r} must end in .h5ad for --format h5ad")
+    sc = resolve_scenario(scenario, parse_sets(sets))
+    with progress(f"simulating {sc.name} (seed {seed})", quiet=_STATE["quiet"]):
+        adata = simulate_scenario(sc, seed=seed)
+        if pseudobulk:
+            from simpert import sim
+
+            adata = sim.pseudobulk(adata, by=("perturbation", "replicate"))
+        _write_screen(adata, output, fmt)
+    if not _STATE["quiet"]:
+        echo_err(f"wrote {adata.n_obs} x {adata.n_vars} screen to {output}")
+
+
+def _write_screen(adata, output: Path, fmt: OutFormat) -> None:
+    from ._cli_mtx import write_mtx_dir
+    from ._io import write_h5ad_atomic
+
+    if fmt is OutFormat.h5ad:
+        write_h5ad_atomic(adata, output)
+    else:
+        if output.exists() and not output.is_dir():
+            raise CLIError(f"output {str(output)!r} exists and is not a directory (--format mtx "
+                           "writes a directory)")
+        write_mtx_dir(adata, output)
+
+
+# --------------------------------------------------------------------------- de
+
+
+@app.command("de")
+@user_errors
+def de_cmd(
+    input: Path = typer.Argument(..., help="A screen: .h5ad file or MatrixMarket directory "
+                                 "(cells are summed into pseudobulk samples first)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Result table: .parquet, .csv or .tsv."),
+    backend: Backend = typer.Option(Backend.native, "--backend", "-b", help="native (vectorised "
+                                    "DESeq2 engine), pydeseq2, or r (R DESeq2 through rpy2)."),
+    control: Optional[str] = typer.Option(None, "--control", help="Control label; default the "
+                                          "screen's own (uns['simpert']['control']) or 'control'."),
+    shrink: bool = typer.Option(False, "--shrink", help="Add shrunken fold changes "
+                                "(log2fc_shrunk, lfc_se_shrunk; DESeq2's normal prior)."),
+):
+    """Differential expression of every perturbation against control, from one fit."""
+    from simpert import de
+
+    from ._cli_inputs import read_screen
+    from ._io import write_table_atomic
+
+    _check_table_suffix(output)
+    adata = read_screen(input)
+    if control is None:
+        control = str(adata.uns.get("simpert", {}).get("control", "control"))
+    with progress(f"DE ({backend.value} backend) on {adata.n_obs} x {adata.n_vars}",
+                  quiet=_STATE["quiet"]):
+        kwargs = {"control": control, "backend": backend.value}
+        if shrink:
+            kwargs["shrink"] = "normal"
+        res = de.deseq(adata, **kwargs)
+        write_table_atomic(res.table, output)
+    if not _STATE["quiet"]:
+        echo_err(f"wrote {len(res.table)} rows to {output}")
+
+
+def _check_table_suffix(output: Path) -> None:
+    if output.suffix.lower() not in (".parquet", ".csv", ".tsv"):
+        raise CLIError(f"output {str(output)!r} must end in .parquet, .csv or .tsv")
+
+
+# --------------------------------------------------------------------------- score
+
+
+_DEFAULT_PREDICTORS = ["oracle", "technical_duplicate", "mean", "control"]
+
+
+@app.command("score")
+@user_errors
+def score_cmd(
+    output: Path = typer.Option(..., "--output", "-o", help="Score table (.csv, .parquet or .tsv): "
+                                "predictor, perturbation, metric, value."),
+    scenario: Optional[str] = typer.Option(None, "--scenario", "-s", help="Simulate this scenario "
+                                           "(name or file) and score on it."),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="Score on this screen "
+                                         "(.h5ad or MatrixMarket directory) instead."),
+    predictors: Optional[List[str]] = typer.Option(None, "--predictor", "-p", help="Predictor "
+                                                   "(repeatable): oracle, technical_duplicate, "
+                                                   "ladder(0.5), mean, median, control, ... "
+                                                   "Default: oracle, technical_duplicate, mean, "
+                                                   "control."),
+    metrics: Optional[List[str]] = typer.Option(None, "--metric", "-m", help="Metric (repeatable): "
+                                                "a registered name, module:function or "
+                                                "file.R:function. Default: pearson_delta, mse."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the simulation, split and predictors."),
+    test_fraction: Optional[float] = typer.Option(None, "--test-fraction", min=0.0, max=1.0,
+                                                  help="Held-out fraction; default the scenario's (0.5)."),
+    lower_is_better: bool = typer.Option(False, "--lower-is-better", help="Orientation of user "
+                                         "metrics (module:function, file.R:function)."),
+    sets: Optional[List[str]] = typer.Option(None, "--set", help=_SET_HELP),
+):
+    """Score predictors of known quality on a simulated screen with the chosen metrics."""
+    import numpy as np
+
+    from simpert import metrics as sp_metrics
+    from simpert import predict
+
+    from ._cli_inputs import parse_sets, read_screen, resolve_metric, resolve_scenario, simulate_scenario
+    from ._io import write_table_atomic
+
+    _check_table_suffix(output)
+    if (scenario is None) == (input is None):
+        raise CLIError("give exactly one of --scenario and --input")
+    if test_fraction is not None and not 0 < test_fraction < 1:
+        raise CLIError(f"option '--test-fraction' must be in (0, 1); got {test_fraction}")
+    resolved = [resolve_metric(m, higher_is_better=not lower_is_better)
+                for m in (metrics or ["pearson_delta", "mse"])]
+    preds_names = list(predictors or _DEFAULT_PREDICTORS)
+    ss = np.random.SeedSequence(int(seed))
+    sim_ss, split_ss, make_ss = ss.spawn(3)
+    with progress("scoring", quiet=_STATE["quiet"]):
+        if scenario is not None:
+            sc = resolve_scenario(scenario, parse_sets(sets))
+            adata = simulate_scenario(sc, seed=seed)
+            tf = sc.test_fraction if test_fraction is None else test_fraction
+        else:
+            if sets:
+                raise CLIError("option '--set' applies to --scenario only")
+            adata = read_screen(input)
+            tf = 0.5 if test_fraction is None else test_fraction
+        split = predict.split(adata, test_fraction=tf, rng=split_ss)
+        preds = predict.make(adata, split, preds_names, rng=make_ss)
+        table = sp_metrics.score(preds, adata, split, metrics=resolved)
+        write_table_atomic(table, output)
+    if not _STATE["quiet"]:
+        echo_err(f"wrote {len(table)} scores to {output}")
+
+
+# --------------------------------------------------------------------------- calibrate
+
+
+@app.command("calibrate")
+@user_errors
+def calibrate_cmd(
+    metric: List[str] = typer.Option(..., "--metric", "-m", help="Metric to calibrate "
+                                     "(repeatable): a registered name (see 'simpert metrics'), "
+                                     "module:function or file.py:function (a Python function "
+                                     "fn(inp) -> one value per perturbation), or "
+                                     "file.R:function (an R function)."),
+    scenario: List[str] = typer.Option(..., "--scenario", "-s", help="Scenario name or file "
+                                       "(repeatable; 'all' for every named scenario)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Directory for table.csv, "
+                                "summary.csv, summary.json, errors.csv and one card_<metric>.png "
+                                "per metric."),
+    replicates: int = typer.Option(10, "--replicates", "-r", min=1, help="Simulated replicates "
+                                   "per scenario."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the whole run (same seed, same "
+                             "results, whatever the executor)."),
+    executor: Executor = typer.Option(Executor.joblib, "--executor", "-e", help="serial, joblib "
+                                      "(processes on this machine) or dask."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Workers (default: every "
+                                       "CPU available)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address "
+                                            "(default: start a LocalCluster)."),
+    predictors: Optional[List[str]] = typer.Option(None, "--predictor", "-p", help="Predictors "
+                                                   "(repeatable); default the standard panel."),
+    lower_is_better: bool = typer.Option(False, "--lower-is-better", help="Orientation of user "
+                                         "metrics (default: higher is better)."),
+    best: Optional[float] = typer.Option(None, "--best", help="Best attainable value of user "
+                                         "metrics (needed for the dynamic range fraction)."),
+    sets: Optional[List[str]] = typer.Option(None, "--set", help=_SET_HELP + " Applies to every "
+                                             "scenario."),
+    card: bool = typer.Option(True, "--card/--no-card", help="Draw a calibration card PNG per metric."),
+):
+    """Does a metric reward what it should? Scores predictors of known quality on simulated scenarios.
+
+    Writes the tidy scores and the calibration statistics (dynamic range fraction, ladder
+    tau, AUROC of duplicate vs mean baseline, null level, target and systematic gain,
+    specificity) with a calibration card per metric.
+    """
+    from ._cli_calibrate import run_calibrate
+
+    run_calibrate(metrics=metric, scenarios=scenario, output=output, replicates=replicates,
+                  seed=seed, executor=executor.value, jobs=jobs, scheduler=scheduler,
+                  predictors=predictors, higher_is_better=not lower_is_better, best=best,
+                  sets=sets, card=card, quiet=_STATE["quiet"])
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _source_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+@app.command("figures")
+@user_errors
+def figures_cmd(
+    fast: bool = typer.Option(False, "--fast", help="The small run CI uses (a few minutes)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel workers."),
+):
+    """Regenerate the paper figures (needs a source checkout with paper_figures/)."""
+    root = _source_root()
+    if not (root / "paper_figures" / "__init__.py").is_file():
+        raise CLIError(f"paper_figures/ not found next to the package ({root}); "
+                       "'simpert figures' runs from a source checkout")
+    cmd = [sys.executable, "-m", "paper_figures"]
+    if fast:
+        cmd.append("--fast")
+    if jobs is not None:
+        cmd += ["--jobs", str(jobs)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    rc = subprocess.call(cmd, cwd=root, env=env)
+    if rc != 0:
+        echo_err(f"error: python -m paper_figures exited with status {rc}")
+        raise typer.Exit(rc)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``simpert`` executable."""
+    app(args=argv, prog_name="simpert")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

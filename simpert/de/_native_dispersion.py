@@ -1,0 +1,267 @@
+"""Gene-wise and maximum a posteriori (MAP) dispersion estimates.
+
+DESeq2 maximises the Cox-Reid adjusted log likelihood (gene-wise) and the log posterior
+with a log-normal prior centred on the trend (MAP) in ``a = log(alpha)`` by an Armijo line
+search (``fitDisp`` in ``src/DESeq2.cpp``), falling back to a grid search. Here the same
+objective is maximised by a safeguarded Newton method (exact first and second derivatives;
+a bracketing bisection keeps every step inside the interval where the gradient changes
+sign), vectorised over genes. The quirks of DESeq2's procedure that change its answer are
+reproduced:
+
+- the starting values ``min(rough, moments)`` estimates clipped to ``[minDisp, maxDisp]``;
+- the gene-wise estimate falls back to the starting value when the log likelihood did not
+  increase by more than ``|lp0| / 1e6`` (``noIncrease``);
+- genes whose first (unit) line-search step is accepted and already changes the objective by
+  less than the tolerance stop after one iteration in R; R then re-estimates them on its
+  20 + 20 point grid, and so does this module;
+- the bounds: estimates below ``minDisp / 10`` stop, results are clipped to
+  ``[minDisp, maxDisp]`` with ``maxDisp = max(10, n_samples)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._native_nbloglik import log_posterior, log_posterior_derivs
+
+__all__ = ["newton_max_log_alpha", "grid_max_log_alpha", "genewise_dispersion", "map_dispersion",
+           "rough_moments_init"]
+
+MIN_DISP = 1e-8
+_EPS_ARMIJO = 1e-4
+_TOL = 1e-6
+
+
+def rough_moments_init(y: np.ndarray, sf: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+                       base_mean: np.ndarray, base_var: np.ndarray, max_disp: float) -> np.ndarray:
+    """DESeq2's starting dispersion: ``min(roughDispEstimate, momentsDispEstimate)`` clipped.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n_genes, n_samples)
+        Counts.
+    sf : ndarray, shape (n_samples,)
+        Size factors.
+    starts, sizes : ndarray of int
+        Level segments.
+    base_mean, base_var : ndarray, shape (n_genes,)
+        Mean and variance of the normalised counts.
+    max_disp : float
+        Upper bound.
+
+    Returns
+    -------
+    ndarray, shape (n_genes,)
+    """
+    m, p = y.shape[1], len(starts)
+    norm = y / sf[None, :]
+    gmean = np.add.reduceat(norm, starts, axis=1) / sizes[None, :]
+    mu = np.maximum(np.repeat(gmean, sizes, axis=1), 1.0)
+    rough = np.maximum((((norm - mu) ** 2 - mu) / mu ** 2).sum(axis=1) / (m - p), 0.0)
+    xim = np.mean(1.0 / sf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        moments = (base_var - xim * base_mean) / base_mean ** 2
+    return np.minimum(np.maximum(MIN_DISP, np.minimum(rough, moments)), max_disp)
+
+
+def newton_max_log_alpha(y, mu, starts, a0, lo, hi, prior_mean=None, prior_var=None, *,
+                         tol: float = 1e-8, maxit: int = 80) -> np.ndarray:
+    """Maximise the (prior-penalised) Cox-Reid log likelihood in ``a`` for every gene.
+
+    Parameters
+    ----------
+    y, mu : ndarray, shape (n_genes, n_samples)
+        Counts and fitted means.
+    starts : ndarray of int
+        Level segments.
+    a0 : ndarray, shape (n_genes,)
+        Starting values.
+    lo, hi : float
+        Box for ``a``; a gene whose gradient points out of the box at its edge stops there.
+    prior_mean : ndarray, optional
+        Prior means (MAP).
+    prior_var : float, optional
+        Prior variance.
+    tol : float
+        Convergence tolerance on the step in ``a``.
+    maxit : int
+        Iteration cap.
+
+    Returns
+    -------
+    ndarray, shape (n_genes,)
+    """
+    a = np.clip(np.asarray(a0, dtype=float).copy(), lo, hi)
+    n = a.shape[0]
+    blo = np.full(n, -np.inf)
+    bhi = np.full(n, np.inf)
+    active = np.arange(n)
+    for _ in range(maxit):
+        if active.size == 0:
+            break
+        aa = a[active]
+        pm = None if prior_mean is None else prior_mean[active]
+        g, h = log_posterior_derivs(y[active], mu[active], starts, aa, pm, prior_var)
+        bad = ~np.isfinite(g) | ~np.isfinite(h)
+        pos = g > 0
+        blo_a = np.where(pos, np.maximum(blo[active], aa), blo[active])
+        bhi_a = np.where(~pos, np.minimum(bhi[active], aa), bhi[active])
+        blo[active] = blo_a
+        bhi[active] = bhi_a
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(h < 0, -g / h, np.sign(g))
+        step = np.clip(step, -3.0, 3.0)
+        prop = aa + step
+        outside = (prop <= blo_a) | (prop >= bhi_a)
+        prop = np.where(outside, 0.5 * (blo_a + bhi_a), prop)
+        at_edge = ((aa >= hi) & (g > 0)) | ((aa <= lo) & (g < 0))
+        prop = np.clip(prop, lo, hi)
+        done = bad | at_edge | (np.abs(prop - aa) < tol) | (g == 0)
+        a[active] = np.where(at_edge | bad, aa, prop)
+        active = active[~done]
+    return a
+
+
+def grid_max_log_alpha(y, mu, starts, max_disp, prior_mean=None, prior_var=None) -> np.ndarray:
+    """DESeq2's grid search (``fitDispGrid``): 20 points, then 20 around the best.
+
+    Returns
+    -------
+    ndarray, shape (n_genes,)
+        The best ``a`` of the fine grid.
+    """
+    n = y.shape[0]
+    grid = np.linspace(np.log(1e-8), np.log(max_disp), 20)
+    delta = grid[1] - grid[0]
+
+    def best(points):  # points: (n, 20)
+        lps = np.empty_like(points)
+        for t in range(points.shape[1]):
+            lps[:, t] = log_posterior(y, mu, starts, points[:, t], prior_mean, prior_var)
+        return points[np.arange(n), np.argmax(lps, axis=1)]
+
+    coarse = best(np.broadcast_to(grid, (n, 20)).copy())
+    fine = coarse[:, None] + np.linspace(-delta, delta, 20)[None, :]
+    return best(fine)
+
+
+def _first_accepted_step(y, mu, starts, a0, lp0, g0, lo, max_halvings: int = 40):
+    """Replay DESeq2's line search up to its first accepted step.
+
+    R stops right there when that step changes the objective by less than the tolerance
+    (or leaves the box below); this happens when the gradient at the start is tiny, for
+    example at a start of ``minDisp``. A step is accepted only when the change is at least
+    ``1e-4 kappa g0^2``, so only genes with ``g0^2 < 1e-2`` can stall this way (besides
+    steps that jump below the box, which are checked at ``kappa = 1``).
+
+    Returns
+    -------
+    stalled : bool array
+        R stops after its first accepted step.
+    first_try : bool array
+        That step was the very first proposal (R's ``iter == 1``).
+    a, lp : arrays
+        Position and last log posterior R reports for stalled genes.
+    """
+    n = a0.shape[0]
+    stalled = np.zeros(n, dtype=bool)
+    first_try = np.zeros(n, dtype=bool)
+    a_out = a0.copy()
+    lp_out = lp0.copy()
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        kappa = np.ones(n)
+        prop = a0 + g0
+        kappa = np.where(prop < -30.0, (-30.0 - a0) / g0, kappa)
+        kappa = np.where(prop > 10.0, (10.0 - a0) / g0, kappa)
+    cand = np.flatnonzero(np.isfinite(g0) & ((g0 ** 2 < 1e-2) | (a0 + kappa * g0 < lo)))
+    pending = cand
+    for t in range(max_halvings):
+        if pending.size == 0:
+            break
+        k = kappa[pending]
+        a_t = a0[pending] + k * g0[pending]
+        lp_t = log_posterior(y[pending], mu[pending], starts, a_t)
+        acc = -lp_t <= -lp0[pending] - k * _EPS_ARMIJO * g0[pending] ** 2
+        idx = pending[acc]
+        change = lp_t[acc] - lp0[idx]
+        small = change < _TOL
+        below = a_t[acc] < lo
+        stop = small | below
+        s_idx = idx[stop]
+        stalled[s_idx] = True
+        first_try[s_idx] = t == 0
+        a_out[s_idx] = a_t[acc][stop]
+        lp_out[s_idx] = np.where(small[stop], lp_t[acc][stop], lp0[s_idx])
+        pending = pending[~acc]
+        kappa[pending] = kappa[pending] / 2.0
+    return stalled, first_try, a_out, lp_out
+
+
+def genewise_dispersion(y, mu, starts, alpha_init, max_disp) -> np.ndarray:
+    """Gene-wise Cox-Reid dispersion estimates (``estimateDispersionsGeneEst``).
+
+    Parameters
+    ----------
+    y, mu : ndarray, shape (n_genes, n_samples)
+        Counts and the level-mean fitted values (clipped below at 0.5).
+    starts : ndarray of int
+        Level segments.
+    alpha_init : ndarray, shape (n_genes,)
+        Starting values (:func:`rough_moments_init`).
+    max_disp : float
+        ``max(10, n_samples)``.
+
+    Returns
+    -------
+    ndarray, shape (n_genes,)
+    """
+    lo, hi = np.log(MIN_DISP / 10.0), np.log(max_disp)
+    a0 = np.log(alpha_init)
+    lp0 = log_posterior(y, mu, starts, a0)
+    g0, _ = log_posterior_derivs(y, mu, starts, a0)
+    stalled, first_try, a_st, lp_st = _first_accepted_step(y, mu, starts, a0, lp0, g0, lo)
+    a_hat = a0.copy()
+    last_lp = lp0.copy()
+    a_hat[stalled] = a_st[stalled]
+    last_lp[stalled] = lp_st[stalled]
+    one_iter = stalled & first_try
+    rest = np.flatnonzero(~stalled)
+    if rest.size:
+        a_r = newton_max_log_alpha(y[rest], mu[rest], starts, a0[rest], lo, hi)
+        a_hat[rest] = a_r
+        last_lp[rest] = log_posterior(y[rest], mu[rest], starts, a_r)
+    est = np.minimum(np.exp(a_hat), max_disp)
+    no_increase = last_lp < lp0 + np.abs(lp0) / 1e6
+    est[no_increase] = alpha_init[no_increase]
+    regrid = np.flatnonzero(one_iter & (est > MIN_DISP * 10))
+    if regrid.size:
+        est[regrid] = np.exp(grid_max_log_alpha(y[regrid], mu[regrid], starts, max_disp))
+    return np.clip(est, MIN_DISP, max_disp)
+
+
+def map_dispersion(y, mu, starts, disp_gene, disp_fit, prior_var, max_disp) -> np.ndarray:
+    """MAP dispersion estimates with a log-normal prior centred on the trend.
+
+    Parameters
+    ----------
+    y, mu : ndarray, shape (n_genes, n_samples)
+        Counts and fitted means used for the gene-wise estimates.
+    starts : ndarray of int
+        Level segments.
+    disp_gene, disp_fit : ndarray, shape (n_genes,)
+        Gene-wise estimates and trend values.
+    prior_var : float
+        Prior variance of ``log(alpha)``.
+    max_disp : float
+        Upper bound.
+
+    Returns
+    -------
+    ndarray, shape (n_genes,)
+        MAP estimates clipped to ``[minDisp, maxDisp]`` (outliers not yet substituted).
+    """
+    init = np.where(disp_gene > 0.1 * disp_fit, disp_gene, disp_fit)
+    init = np.where(np.isfinite(init), init, disp_fit)
+    lo, hi = np.log(MIN_DISP / 10.0), np.log(max_disp)
+    a = newton_max_log_alpha(y, mu, starts, np.log(init), lo, hi, np.log(disp_fit), prior_var)
+    return np.clip(np.exp(a), MIN_DISP, max_disp)

@@ -1,0 +1,128 @@
+"""The Cox-Reid adjusted negative binomial log posterior of a dispersion, and its derivatives.
+
+For gene ``i`` with counts ``y_ij``, fitted means ``mu_ij`` and ``a = log(alpha)`` (DESeq2's
+``log_posterior`` in ``src/DESeq2.cpp``)::
+
+    ll(a) = sum_j lgamma(y + 1/alpha) - lgamma(1/alpha) - y log(mu + 1/alpha)
+                  - (1/alpha) log(1 + mu alpha)
+    cr(a) = -1/2 log det(X' W X),   W = diag(mu / (1 + alpha mu))
+    prior(a) = -(a - a0)^2 / (2 s^2)        (MAP only)
+
+With a one-factor design in cell-means coding ``X' W X`` is diagonal, so
+``log det = sum_l log(sum_{j in level l} w_j)``: every term is an elementwise pass over the
+counts followed by per-level sums (``numpy.add.reduceat`` over contiguous level segments).
+First and second derivatives in ``a`` are exact, which lets the optimiser use Newton steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import digamma, gammaln, polygamma
+
+__all__ = ["trigamma", "log_posterior", "log_posterior_derivs"]
+
+
+def trigamma(x: np.ndarray) -> np.ndarray:
+    """Trigamma function for positive arguments (recurrence below 6, asymptotic series above).
+
+    Relative error below 1e-9; about ten times faster than ``scipy.special.polygamma(1, x)``.
+    """
+    x = np.asarray(x, dtype=float)
+    out = np.zeros_like(x)
+    small = x < 6.0
+    if small.any():
+        xs = x[small].copy()
+        acc = np.zeros_like(xs)
+        for _ in range(7):
+            m = xs < 6.0
+            if not m.any():
+                break
+            acc[m] += 1.0 / (xs[m] * xs[m])
+            xs[m] += 1.0
+        xx = x.copy()
+        xx[small] = xs
+        out[small] = acc
+    else:
+        xx = x
+    inv = 1.0 / xx
+    inv2 = inv * inv
+    series = inv + inv2 * (0.5 + inv * (1.0 / 6.0 + inv2 * (-1.0 / 30.0 + inv2 * (1.0 / 42.0 + inv2 * (-1.0 / 30.0)))))
+    out += series
+    return out
+
+
+def _level_sums(v: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    return np.add.reduceat(v, starts, axis=1)
+
+
+def log_posterior(y, mu, starts, a, prior_mean=None, prior_var=None, *, use_cr: bool = True) -> np.ndarray:
+    """Log posterior (or Cox-Reid adjusted log likelihood) at ``a = log(alpha)`` per gene.
+
+    Parameters
+    ----------
+    y, mu : ndarray, shape (n_genes, n_samples)
+        Counts and fitted means (samples ordered by level).
+    starts : ndarray of int
+        First sample of each level.
+    a : ndarray, shape (n_genes,)
+        Log dispersions.
+    prior_mean : ndarray, shape (n_genes,), optional
+        Prior mean of ``a`` (MAP); no prior when None.
+    prior_var : float, optional
+        Prior variance of ``a``.
+    use_cr : bool, default True
+        Include the Cox-Reid term.
+
+    Returns
+    -------
+    ndarray, shape (n_genes,)
+    """
+    alpha = np.exp(a)[:, None]
+    r = 1.0 / alpha
+    ll = gammaln(y + r).sum(axis=1) - y.shape[1] * gammaln(r[:, 0])
+    ll -= (y * np.log(mu + r)).sum(axis=1)
+    ll -= r[:, 0] * np.log1p(mu * alpha).sum(axis=1)
+    if use_cr:
+        w = mu / (1.0 + alpha * mu)
+        ll -= 0.5 * np.log(_level_sums(w, starts)).sum(axis=1)
+    if prior_mean is not None:
+        ll -= 0.5 * (a - prior_mean) ** 2 / prior_var
+    return ll
+
+
+def log_posterior_derivs(y, mu, starts, a, prior_mean=None, prior_var=None, *, use_cr: bool = True):
+    """First and second derivatives of :func:`log_posterior` with respect to ``a``.
+
+    Returns
+    -------
+    grad, hess : ndarray, shape (n_genes,)
+    """
+    alpha1 = np.exp(a)
+    alpha = alpha1[:, None]
+    r1 = 1.0 / alpha1
+    r = r1[:, None]
+    m = y.shape[1]
+    yr = y + r
+    mur = mu + r
+    inv_mur = 1.0 / mur
+    dmy = (mu - y) * inv_mur
+    # H(r) = d ll / d r, H'(r) = d^2 ll / d r^2
+    H = digamma(yr).sum(axis=1) - m * digamma(r1) + m * np.log(r1) - np.log(mur).sum(axis=1) + dmy.sum(axis=1)
+    Hp = (trigamma(yr).sum(axis=1) - m * polygamma(1, r1) + m * alpha1 - inv_mur.sum(axis=1)
+          - (dmy * inv_mur).sum(axis=1))
+    d1 = -(r1 ** 2) * H
+    d2 = 2.0 * r1 ** 3 * H + r1 ** 4 * Hp
+    if use_cr:
+        w = mu / (1.0 + alpha * mu)
+        w2 = w * w
+        B = _level_sums(w, starts)
+        A = _level_sums(w2, starts)
+        C = _level_sums(w2 * w, starts)
+        d1 = d1 + 0.5 * (A / B).sum(axis=1)
+        d2 = d2 + 0.5 * ((A / B) ** 2 - 2.0 * C / B).sum(axis=1)
+    grad = alpha1 * d1
+    hess = alpha1 ** 2 * d2 + alpha1 * d1
+    if prior_mean is not None:
+        grad = grad - (a - prior_mean) / prior_var
+        hess = hess - 1.0 / prior_var
+    return grad, hess

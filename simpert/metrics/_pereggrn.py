@@ -1,0 +1,180 @@
+"""PEREGGRN's metrics (Kernfeld et al., Genome Biology 2025; ``pereggrn/evaluator.py``).
+
+Every metric compares log fold changes against the training-control mean:
+observed LFC ``r_p - r_0`` and predicted LFC ``q_p - q_0`` (the prediction's control,
+which is the observed training control unless the predictor says otherwise). PEREGGRN
+reveals the targeted gene to every method at its observed level, so the native target
+handling here is ``"reveal"``.
+
+- pereggrn_mse: sum over genes of squared LFC error (``np.linalg.norm(...)**2``).
+- pereggrn_mae: mean over genes of absolute LFC error.
+- pereggrn_spearman / pereggrn_pearson: correlation of the LFC vectors.
+- top-n (option ``top_n``, default 20): genes with ``rankdata(-|observed LFC|) <= n``
+  (average ranks, so ties at the boundary can drop genes, as in PEREGGRN);
+  pereggrn_mse_top_n (sum), pereggrn_pearson_top_n, and pereggrn_overlap_top_n =
+  ``|top_n(observed) & top_n(predicted)| / n``.
+- pereggrn_proportion_correct_direction: ``mean(sign(obs LFC) == sign(pred LFC))``.
+- pereggrn_distance_in_pca: squared Euclidean distance between observed and predicted
+  profiles projected on the first ``n_pcs`` (20) principal components of the training
+  profiles (training perturbations and the control profile).
+- pereggrn_cell_label_accuracy: 1 when a random forest trained on the training profiles
+  gives the observed and the predicted profile the same label, else 0. Labels are
+  ``options["train_labels"]`` when given, otherwise k-means clusters (``n_clusters``) of
+  the training profiles (PEREGGRN uses Louvain clusters of its training cells).
+
+Deliberate difference: PEREGGRN returns NaN for every metric of a perturbation whose
+predicted or observed LFC is constant; here only the correlations are NaN then, so that
+error metrics of the "control" predictor stay defined.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._registry import Metric, register
+from ._stats import row_pearson, row_rank, row_spearman
+
+__all__ = [
+    "pereggrn_mse",
+    "pereggrn_mae",
+    "pereggrn_spearman",
+    "pereggrn_pearson",
+    "pereggrn_mse_top_n",
+    "pereggrn_pearson_top_n",
+    "pereggrn_overlap_top_n",
+    "pereggrn_proportion_correct_direction",
+    "pereggrn_distance_in_pca",
+    "pereggrn_cell_label_accuracy",
+]
+
+
+def _lfc(inp):
+    return inp.delta_pred, inp.delta_real
+
+
+def _keep(inp):
+    return np.ones(inp.real.shape, bool) if inp.gene_mask is None else inp.gene_mask
+
+
+def pereggrn_mse(inp) -> np.ndarray:
+    """Sum over genes of the squared error of the LFC."""
+    p, o = _lfc(inp)
+    return (((o - p) ** 2) * _keep(inp)).sum(axis=1)
+
+
+def pereggrn_mae(inp) -> np.ndarray:
+    """Mean over genes of the absolute error of the LFC."""
+    p, o = _lfc(inp)
+    k = _keep(inp)
+    return (np.abs(o - p) * k).sum(axis=1) / k.sum(axis=1)
+
+
+def pereggrn_spearman(inp) -> np.ndarray:
+    """Spearman correlation of observed and predicted LFC."""
+    p, o = _lfc(inp)
+    return row_spearman(o, p, inp.gene_mask)
+
+
+def pereggrn_pearson(inp) -> np.ndarray:
+    """Pearson correlation of observed and predicted LFC."""
+    p, o = _lfc(inp)
+    return row_pearson(o, p, inp.gene_mask)
+
+
+def _top(x, mask, n):
+    r = row_rank(-np.abs(x), mask)
+    return np.nan_to_num(r, nan=np.inf) <= n
+
+
+def pereggrn_mse_top_n(inp) -> np.ndarray:
+    """Sum of squared LFC errors over the top-n genes by |observed LFC|."""
+    p, o = _lfc(inp)
+    top = _top(o, inp.gene_mask, inp.option("top_n"))
+    return (((o - p) ** 2) * top).sum(axis=1)
+
+
+def pereggrn_pearson_top_n(inp) -> np.ndarray:
+    """Pearson correlation of LFC over the top-n genes by |observed LFC|."""
+    p, o = _lfc(inp)
+    top = _top(o, inp.gene_mask, inp.option("top_n"))
+    return row_pearson(o, p, top)
+
+
+def pereggrn_overlap_top_n(inp) -> np.ndarray:
+    """Fraction of the top-n observed genes that are among the top-n predicted genes."""
+    p, o = _lfc(inp)
+    n = inp.option("top_n")
+    return (_top(o, inp.gene_mask, n) & _top(p, inp.gene_mask, n)).sum(axis=1) / n
+
+
+def pereggrn_proportion_correct_direction(inp) -> np.ndarray:
+    """Fraction of genes whose LFC sign is predicted correctly (0 counts as a sign)."""
+    p, o = _lfc(inp)
+    k = _keep(inp)
+    return ((np.sign(o) == np.sign(p)) * k).sum(axis=1) / k.sum(axis=1)
+
+
+def _train_matrix(inp):
+    if inp.train is None or len(inp.train) == 0:
+        raise ValueError("this metric needs training profiles; pass a split with training perturbations")
+    return np.vstack([inp.train, inp.real_control[None, :]])
+
+
+def pca_components(X: np.ndarray, n: int) -> np.ndarray:
+    """First ``n`` principal axes (rows) of ``X`` (samples x genes), as sklearn's PCA.
+
+    Axes with a zero singular value (beyond the rank of the centred training matrix) are
+    dropped: they are arbitrary, and scikit-learn refuses more components than samples.
+    """
+    Xc = X - X.mean(axis=0)
+    _, s, vt = np.linalg.svd(Xc, full_matrices=False)
+    rank = int(np.sum(s > (s[0] if s.size else 0.0) * 1e-10))
+    return vt[: min(n, rank)]
+
+
+def pereggrn_distance_in_pca(inp) -> np.ndarray:
+    """Squared distance between observed and predicted profiles in the training PCA space."""
+    W = pca_components(_train_matrix(inp), inp.option("n_pcs"))
+    diff = (inp.real - inp.pred) @ W.T
+    return (diff * diff).sum(axis=1)
+
+
+def pereggrn_cell_label_accuracy(inp) -> np.ndarray:
+    """1 when a classifier of the training profiles labels observed and predicted alike."""
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import RandomForestClassifier
+
+    X = np.asarray(inp.train, dtype=float) if inp.train is not None else None
+    if X is None or len(X) < 2:
+        raise ValueError("this metric needs at least 2 training profiles")
+    seed = inp.option("seed")
+    labels = inp.options.get("train_labels") if hasattr(inp.options, "get") else None
+    if labels is None:
+        k = min(int(inp.option("n_clusters")), len(X))
+        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(X)
+    labels = np.asarray(labels)
+    if labels.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"option 'train_labels' must have one label per training perturbation ({X.shape[0]}); "
+            f"got {labels.shape[0]}"
+        )
+    clf = RandomForestClassifier(n_estimators=100, random_state=seed).fit(X, labels)
+    return (clf.predict(inp.real) == clf.predict(inp.pred)).astype(float)
+
+
+_SRC = "PEREGGRN"
+for _name, _fn, _hib, _best, _needs, _desc in [
+    ("pereggrn_mse", pereggrn_mse, False, 0.0, {"profiles"}, "sum over genes of squared LFC error"),
+    ("pereggrn_mae", pereggrn_mae, False, 0.0, {"profiles"}, "mean absolute LFC error"),
+    ("pereggrn_spearman", pereggrn_spearman, True, 1.0, {"profiles"}, "Spearman correlation of LFC"),
+    ("pereggrn_pearson", pereggrn_pearson, True, 1.0, {"profiles"}, "Pearson correlation of LFC"),
+    ("pereggrn_mse_top_n", pereggrn_mse_top_n, False, 0.0, {"profiles"}, "squared LFC error summed over the top-n observed genes"),
+    ("pereggrn_pearson_top_n", pereggrn_pearson_top_n, True, 1.0, {"profiles"}, "Pearson correlation of LFC on the top-n observed genes"),
+    ("pereggrn_overlap_top_n", pereggrn_overlap_top_n, True, 1.0, {"profiles"}, "overlap of top-n observed and predicted genes by |LFC|"),
+    ("pereggrn_proportion_correct_direction", pereggrn_proportion_correct_direction, True, 1.0, {"profiles"}, "fraction of genes with the right LFC sign"),
+    ("pereggrn_distance_in_pca", pereggrn_distance_in_pca, False, 0.0, {"profiles", "train"}, "squared distance in the space of 20 training PCs"),
+    ("pereggrn_cell_label_accuracy", pereggrn_cell_label_accuracy, True, 1.0, {"profiles", "train"}, "same classifier label for observed and predicted profile"),
+]:
+    register(Metric(_name, _fn, _hib, _best, frozenset(_needs), _desc, _SRC, target="reveal",
+                    reference="control" if _name not in ("pereggrn_distance_in_pca", "pereggrn_cell_label_accuracy") else None),
+             overwrite=True)

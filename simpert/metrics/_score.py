@@ -1,0 +1,339 @@
+"""``score``: every predictor x metric x test perturbation, as one tidy table."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._profiles import DEFAULT_TARGET_SUM, counts_matrix, group_profiles, lognormalize
+from .._validation import Instance, Interval, OneOf, check
+from ..predict._types import Prediction, Predictions, Split
+from ._de_metrics import de_table
+from ._input import DEFAULT_OPTIONS, CellSet, MetricInput
+from ._registry import Metric, get
+from ._weighted import mejia_weights, t_statistics
+
+__all__ = ["score", "build_input", "resolve_metrics", "target_indices"]
+
+_TARGETS = ("include", "exclude", "pairwise", "reveal")
+_REFS = ("control", "centroid")
+_WEIGHTS = ("train", "all")
+
+
+def resolve_metrics(metrics) -> list[Metric]:
+    """Turn names, :class:`Metric` objects and callables into a list of Metrics."""
+    if metrics is None:
+        raise ValueError("parameter 'metrics' must name at least one metric; got None")
+    if isinstance(metrics, (str, Metric)) or callable(metrics):
+        metrics = [metrics]
+    out = []
+    for m in metrics:
+        if isinstance(m, Metric):
+            out.append(m)
+        elif isinstance(m, str):
+            out.append(get(m))
+        elif callable(m):
+            name = getattr(m, "__name__", None) or type(m).__name__
+            out.append(Metric(name, m, None, None, frozenset({"profiles"}), "user metric", "user"))
+        else:
+            raise TypeError(
+                f"parameter 'metrics' must hold metric names, Metric objects or callables; got {type(m).__name__}"
+            )
+    names = [m.name for m in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"parameter 'metrics' must not repeat a metric; got {dup} more than once")
+    return out
+
+
+def target_indices(adata, perturbations, genes) -> np.ndarray:
+    """Column index of each perturbation's target gene (-1 when unknown).
+
+    Looks in ``adata.uns["simpert"]["truth"]["targets"]``, then ``adata.obs["target"]``,
+    then for a gene named like the perturbation (cell-eval's convention).
+    """
+    gidx = pd.Index([str(g) for g in genes])
+    found: dict[str, str] = {}
+    truth = adata.uns.get("simpert", {}).get("truth", {}) if hasattr(adata, "uns") else {}
+    if "targets" in truth and "perturbations" in truth:
+        found.update({str(p): str(t) for p, t in zip(np.asarray(truth["perturbations"]), np.asarray(truth["targets"]))})
+    if "target" in adata.obs and "perturbation" in adata.obs:
+        sub = adata.obs[["perturbation", "target"]].astype(str).drop_duplicates("perturbation")
+        for p, t in zip(sub["perturbation"], sub["target"]):
+            found.setdefault(p, t)
+    names = [found.get(str(p), str(p)) for p in perturbations]
+    return gidx.get_indexer(names).astype(np.int64)
+
+
+def _as_predictions(preds) -> Predictions:
+    if isinstance(preds, Predictions):
+        return preds
+    if isinstance(preds, Prediction):
+        return Predictions([preds])
+    if isinstance(preds, (Mapping, list, tuple)):
+        return Predictions(preds)
+    raise TypeError(
+        f"parameter 'preds' must be a Predictions mapping, a Prediction or a list of them; got {type(preds).__name__}"
+    )
+
+
+def _vector(name, value, G):
+    arr = np.asarray(value, dtype=float)
+    if arr.shape != (G,) or not np.all(np.isfinite(arr)):
+        raise ValueError(f"parameter {name!r} must be a finite vector of length {G} (one value per gene); got array of shape {arr.shape}")
+    return arr
+
+
+def _cells(adata, perturbations, control, target_sum):
+    X = lognormalize(counts_matrix(adata), target_sum=target_sum)
+    labels = adata.obs["perturbation"].astype(str).to_numpy()
+    code = pd.Index([str(p) for p in perturbations]).get_indexer(labels)
+    code = np.where(labels == control, -1, np.where(code >= 0, code, -2))
+    return CellSet(X=X, group=code)
+
+
+def _weights(kind, adata, split, test, genes, target_sum):
+    control = split.control
+    labels = adata.obs["perturbation"].astype(str).to_numpy()
+    if kind == "all":
+        keep = labels != control
+        groups = list(test)
+    else:
+        train = set(map(str, split.train))
+        keep = np.isin(labels, list(train))
+        groups = [p for p in split.train if str(p) in set(labels[keep])]
+        if len(groups) < 2:
+            raise ValueError("parameter 'weights' = 'train' needs at least 2 training perturbations with cells")
+    X = lognormalize(counts_matrix(adata)[np.flatnonzero(keep)], target_sum=target_sum)
+    t = t_statistics(X, labels[keep], groups)
+    w = mejia_weights(t)
+    return w if kind == "all" else w.mean(axis=0)
+
+
+def _de_for(de, key, adata_like, control, perturbations, genes, what):
+    if de is not None:
+        if not isinstance(de, Mapping):
+            raise TypeError(f"parameter 'de' must be a mapping of tables ('real' and one per predictor); got {type(de).__name__}")
+        if key not in de:
+            raise ValueError(f"parameter 'de' must have a table for {key!r}; got keys {sorted(de)}")
+        return de_table(de[key], perturbations, genes)
+    try:
+        wilcoxon = importlib.import_module("simpert.de").wilcoxon
+    except (ImportError, AttributeError):
+        raise ValueError(
+            "DE-based metrics need DE tables: pass de={'real': table, <predictor>: table} "
+            "(simpert.de.wilcoxon is not available to compute them)"
+        ) from None
+    if adata_like is None:
+        raise ValueError(f"DE-based metrics need predicted cells; prediction {what!r} has no .cells")
+    res = wilcoxon(adata_like, control=control)
+    table = getattr(res, "table", res)
+    return de_table(table, perturbations, genes)
+
+
+def build_input(pred: Prediction, adata, split: Split, *, profiles: pd.DataFrame | None = None,
+                target_sum: float = DEFAULT_TARGET_SUM, options=None) -> MetricInput:
+    """The profile part of a :class:`MetricInput` for one prediction (target "include").
+
+    Parameters
+    ----------
+    pred : Prediction
+    adata : AnnData
+        The screen (cells or pseudobulk samples, counts).
+    split : Split
+    profiles : DataFrame, optional
+        Precomputed ``group_profiles(adata)``.
+    target_sum : float, default 1e4
+    options : mapping, optional
+
+    Returns
+    -------
+    MetricInput
+    """
+    prof = group_profiles(adata, "perturbation", target_sum=target_sum) if profiles is None else profiles
+    prof.index = prof.index.astype(str)
+    genes = tuple(map(str, adata.var_names))
+    test = tuple(map(str, split.test))
+    missing = [p for p in test if p not in prof.index]
+    if missing:
+        raise ValueError(f"parameter 'split' must name perturbations present in adata; got unknown test perturbations {missing[:5]}")
+    if split.control not in prof.index:
+        raise ValueError(f"parameter 'split' must name a control label present in adata.obs['perturbation']; got {split.control!r}")
+    cols = pd.Index(map(str, pred.profiles.columns))
+    if len(cols) != len(genes) or set(cols) != set(genes):
+        raise ValueError(
+            f"parameter 'preds' must have the genes of adata as profile columns; prediction {pred.name!r} has "
+            f"{len(cols)} genes, {len(set(cols) ^ set(genes))} differing from adata's {len(genes)}"
+        )
+    rows = pd.Index(map(str, pred.profiles.index))
+    lacking = [p for p in test if p not in rows]
+    if lacking:
+        raise ValueError(f"parameter 'preds' must predict every test perturbation; prediction {pred.name!r} lacks {lacking[:5]}")
+    P = pred.profiles.copy()
+    P.index, P.columns = rows, cols
+    pm = P.loc[list(test), list(genes)].to_numpy(dtype=float)
+    pc = pd.Series(pred.control.to_numpy(dtype=float), index=cols).loc[list(genes)].to_numpy()
+    train = tuple(p for p in map(str, split.train) if p in prof.index)
+    opts = dict(DEFAULT_OPTIONS)
+    opts.update(options or {})
+    return MetricInput(
+        pred=pm,
+        real=prof.loc[list(test)].to_numpy(dtype=float),
+        pred_control=pc,
+        real_control=prof.loc[split.control].to_numpy(dtype=float),
+        perturbations=test,
+        genes=genes,
+        targets=target_indices(adata, test, genes),
+        train=prof.loc[list(train)].to_numpy(dtype=float) if train else None,
+        train_perturbations=train,
+        options=opts,
+    )
+
+
+def _variant(base: MetricInput, target: str, reference, cache: dict) -> MetricInput:
+    key = (target, reference if isinstance(reference, str) or reference is None else "external")
+    if key in cache:
+        return cache[key]
+    changes = {"target": target}
+    if target == "reveal":
+        pred = base.pred.copy()
+        rows = np.flatnonzero(base.targets >= 0)
+        pred[rows, base.targets[rows]] = base.real[rows, base.targets[rows]]
+        changes["pred"] = pred
+    if reference is None or (isinstance(reference, str) and reference == "control"):
+        changes["reference_real"] = base.real_control
+        changes["reference_pred"] = base.pred_control
+    elif isinstance(reference, str) and reference == "centroid":
+        if base.train is None:
+            raise ValueError("parameter 'reference' = 'centroid' needs training perturbations in the split; got none")
+        mu = base.train.mean(axis=0)
+        changes["reference_real"] = mu
+        changes["reference_pred"] = mu
+    else:
+        changes["reference_real"] = reference
+        changes["reference_pred"] = reference
+    out = dataclasses.replace(base, **changes)
+    cache[key] = out
+    return out
+
+
+def score(preds, adata, split, *, metrics, target: str | None = None, reference=None,
+          weights="train", de=None, target_sum: float = DEFAULT_TARGET_SUM,
+          options: Mapping | None = None) -> pd.DataFrame:
+    """Score predictions with any set of metrics.
+
+    Parameters
+    ----------
+    preds : Predictions, Prediction or list of Prediction
+        Predicted profiles of the test perturbations (and optionally predicted cells).
+    adata : AnnData
+        The screen: counts of cells or pseudobulk samples with ``obs['perturbation']``.
+        Observed profiles are ``simpert._profiles.group_profiles(adata)``; the observed
+        control profile is the mean over control cells.
+    split : Split
+        Training and test perturbations; scores are reported for ``split.test``.
+    metrics : str, Metric, callable or a sequence of them
+        Registered names (see :func:`list_metrics`), Metric objects, or callables
+        ``fn(inp: MetricInput) -> ndarray (P,)``.
+    target : {"include", "exclude", "pairwise", "reveal"} or None, default None
+        Target-gene handling for every metric where it applies: kept, dropped from the
+        comparisons of its own perturbation (one-sided, cell-eval), dropped from every
+        comparison it takes part in (pairwise, Kernfeld), or revealed (the prediction's
+        target gene set to its observed value, PEREGGRN). None: each metric's native
+        handling (``Metric.target``).
+    reference : {"control", "centroid"}, ndarray of shape (G,), or None, default None
+        Reference point of deltas: control profiles (each side its own control), the
+        perturbed centroid of the training perturbations (Systema), or an external
+        vector. None: each metric's native reference (``Metric.reference``).
+    weights : {"train", "all"} or ndarray, default "train"
+        Source of gene weights for weighted metrics (see ``simpert.metrics._weighted``):
+        training perturbations only, all perturbations (leaky), or external weights of
+        shape (G,) or (P, G).
+    de : mapping or None
+        DE tables for DE-based metrics: ``{"real": table, <predictor name>: table}``,
+        tidy tables in simpert's or cell-eval's schema. None: computed with
+        ``simpert.de.wilcoxon`` from ``adata`` and each prediction's ``.cells``.
+    target_sum : float, default 1e4
+        Normalisation total of the log-normalised profiles.
+    options : mapping, optional
+        Metric options overriding ``DEFAULT_OPTIONS`` (``fdr``, ``top_n``, ``n_de``, ...).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``predictor``, ``perturbation``, ``metric``, ``value``: one row per
+        predictor x metric x test perturbation.
+    """
+    preds = _as_predictions(preds)
+    if len(preds) == 0:
+        raise ValueError("parameter 'preds' must hold at least one prediction; got none")
+    check("adata", adata, Instance((object,)))
+    if not hasattr(adata, "obs") or "perturbation" not in adata.obs:
+        raise ValueError("parameter 'adata' must be an AnnData with obs['perturbation']; got none")
+    check("split", split, Instance((Split,)))
+    check("target", target, OneOf(_TARGETS + (None,)))
+    check("target_sum", target_sum, Interval(0, None, closed="neither"))
+    ms = resolve_metrics(metrics)
+    G = adata.n_vars
+    if reference is not None and not isinstance(reference, str):
+        reference = _vector("reference", reference, G)
+    elif isinstance(reference, str):
+        check("reference", reference, OneOf(_REFS))
+    if isinstance(weights, str):
+        check("weights", weights, OneOf(_WEIGHTS))
+    elif weights is not None:
+        w = np.asarray(weights, dtype=float)
+        if w.ndim not in (1, 2) or w.shape[-1] != G or (w.ndim == 2 and w.shape[0] != len(split.test)) \
+                or not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(
+                f"parameter 'weights' must be 'train', 'all' or a non-negative finite array of shape "
+                f"({G},) or ({len(split.test)}, {G}); got array of shape {w.shape}"
+            )
+        weights = w
+    if options is not None:
+        unknown = sorted(set(options) - set(DEFAULT_OPTIONS) - {"train_labels"})
+        if unknown:
+            raise ValueError(f"parameter 'options' must use known option names {sorted(DEFAULT_OPTIONS)}; got {unknown}")
+
+    profiles = group_profiles(adata, "perturbation", target_sum=target_sum)
+    needs = set().union(*(m.needs for m in ms))
+    test = tuple(map(str, split.test))
+    genes = tuple(map(str, adata.var_names))
+    w_res = None
+    if any(m.uses_weights for m in ms):
+        w_res = weights if not isinstance(weights, str) else _weights(weights, adata, split, test, genes, target_sum)
+    real_cells = _cells(adata, test, split.control, target_sum) if "cells" in needs else None
+    de_real = _de_for(de, "real", adata, split.control, test, genes, "real") if "de" in needs else None
+
+    frames = []
+    for name, pred in preds.items():
+        base = build_input(pred, adata, split, profiles=profiles, target_sum=target_sum, options=options)
+        extra = {"weights": w_res, "de_real": de_real, "real_cells": real_cells}
+        if "de" in needs:
+            extra["de_pred"] = _de_for(de, name, pred.cells, split.control, test, genes, name)
+        if "cells" in needs:
+            if pred.cells is None:
+                raise ValueError(f"metrics that need cells require predicted cells; prediction {name!r} has no .cells")
+            pc = _cells(pred.cells, test, split.control, target_sum)
+            if not np.any(pc.group == -1):  # no predicted controls: use the observed ones
+                X = sp.vstack([sp.csr_matrix(pc.X), sp.csr_matrix(real_cells.X)[real_cells.group == -1]]).tocsr()
+                pc = CellSet(X=X, group=np.concatenate([pc.group, np.full(int((real_cells.group == -1).sum()), -1)]))
+            extra["pred_cells"] = pc
+        base = dataclasses.replace(base, **extra)
+        cache: dict = {}
+        for m in ms:
+            inp = _variant(base, target or m.target, reference if reference is not None else m.reference, cache)
+            vals = np.asarray(m.fn(inp), dtype=float).ravel()
+            if vals.shape[0] == 1 and len(test) != 1:
+                vals = np.repeat(vals, len(test))
+            if vals.shape[0] != len(test):
+                raise ValueError(
+                    f"metric {m.name!r} must return one value per test perturbation ({len(test)}); got {vals.shape[0]}"
+                )
+            frames.append(pd.DataFrame({"predictor": name, "perturbation": list(test), "metric": m.name, "value": vals}))
+    return pd.concat(frames, ignore_index=True)

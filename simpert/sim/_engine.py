@@ -1,0 +1,323 @@
+"""The count layer shared by the screen and network simulators.
+
+A :class:`CountModel` holds everything that defines the expected counts (gene means,
+dispersions, effects, guides, replicate offsets, the library-size law); a :class:`Design`
+holds the cells (group, guide, replicate). :func:`draw_counts` draws the per-cell noise
+(size factors, escapers, KO editing) and negative binomial counts as Poisson(Gamma), group by
+group and in chunks of cells, from one child seed sequence per group and per component, so:
+
+- counts are identical whatever the chunk size;
+- the cells of one group do not depend on any other group's size or parameters;
+- within a group, the first ``n`` cells do not depend on how many cells follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["fresh", "CountModel", "Design", "draw_counts", "expected_matrix", "target_factor", "model_from_uns", "model_to_uns"]
+
+LN2 = np.log(2.0)
+
+
+@dataclass
+class CountModel:
+    """Parameters of the count layer (all arrays numpy, genes last).
+
+    Attributes
+    ----------
+    base_mean : ndarray (G,)
+    dispersion : ndarray (G,)
+    shared : ndarray (G,)
+        Log2 shared response of every perturbed cell.
+    effects : ndarray (P, G)
+        Log2 specific effects of non-escaped cells (target knockdown excluded).
+    target_index : ndarray (P,) of int
+        Column of each perturbation's target, -1 when the target is not modulated per cell.
+    guide_efficiency : ndarray (n_guides_total,)
+    replicate_log2fc : ndarray (R, G)
+    library_loc, library_sd, escape_rate, ko_residual, activation_fold : float
+    modality : str
+    """
+
+    base_mean: np.ndarray
+    dispersion: np.ndarray
+    shared: np.ndarray
+    effects: np.ndarray
+    target_index: np.ndarray
+    guide_efficiency: np.ndarray
+    replicate_log2fc: np.ndarray
+    library_loc: float = 0.0
+    library_sd: float = 0.2
+    escape_rate: float = 0.0
+    ko_residual: float = 0.1
+    activation_fold: float = 4.0
+    modality: str = "crispri"
+
+
+@dataclass
+class Design:
+    """The cells: group 0 is control, group p + 1 is perturbation p.
+
+    Attributes
+    ----------
+    group : ndarray (n,) of int
+    guide : ndarray (n,) of int (-1 for none)
+    replicate : ndarray (n,) of int
+    """
+
+    group: np.ndarray
+    guide: np.ndarray
+    replicate: np.ndarray
+
+
+def target_factor(model: CountModel, k: np.ndarray, edited: np.ndarray | None = None) -> np.ndarray:
+    """Multiplicative factor on the target's mean for efficiency ``k`` (per cell or guide).
+
+    With ``edited`` None the expected factor (KO averaged over editing) is returned.
+    """
+    if model.modality == "crispri":
+        return 1.0 - k
+    if model.modality == "crispra":
+        return 1.0 + k * (model.activation_fold - 1.0)
+    if edited is None:
+        return 1.0 - k * (1.0 - model.ko_residual)
+    return np.where(edited, model.ko_residual, 1.0)
+
+
+def fresh(ss: np.random.SeedSequence) -> np.random.SeedSequence:
+    """A copy of ``ss`` with no children spawned yet (spawning is then deterministic)."""
+    return np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key, pool_size=ss.pool_size)
+
+
+def _group_streams(noise_ss: np.random.SeedSequence, n_groups: int):
+    return fresh(noise_ss).spawn(n_groups)
+
+
+def _cell_noise(model: CountModel, group: int, guide: np.ndarray, gens):
+    """Size factors, escape flags, target factors and knockdown for one group's cells."""
+    n = guide.shape[0]
+    g_lib, g_esc, g_ko = gens
+    s = np.exp(model.library_loc + model.library_sd * g_lib.standard_normal(n))
+    u_esc = g_esc.random(n)
+    u_ko = g_ko.random(n)
+    if group == 0 or model.target_index[group - 1] < 0:
+        escaped = np.zeros(n, dtype=bool) if group == 0 else (u_esc < model.escape_rate)
+        return s, escaped, np.ones(n), np.zeros(n)
+    escaped = u_esc < model.escape_rate
+    k = model.guide_efficiency[guide]
+    factor = target_factor(model, k, u_ko < k)
+    factor = np.where(escaped, 1.0, factor)
+    if model.modality == "crispra":
+        knock = np.where(escaped, 0.0, k)
+    else:
+        knock = 1.0 - factor
+    return s, escaped, factor, knock
+
+
+def _row_scales(model: CountModel, group: int):
+    """Log2 means per (escaped, replicate) combination for a group: array (2, R, G)."""
+    R = model.replicate_log2fc.shape[0]
+    base = np.log2(model.base_mean)[None, :] + model.replicate_log2fc  # R x G
+    if group == 0:
+        out = np.stack([base, base])
+    else:
+        esc = base + model.shared[None, :]
+        full = esc + model.effects[group - 1][None, :]
+        out = np.stack([full, esc])  # index 0: not escaped, 1: escaped
+    return out.reshape(2 * R, -1)
+
+
+def draw_counts(
+    model: CountModel,
+    design: Design,
+    noise_ss: np.random.SeedSequence,
+    *,
+    sample: np.ndarray | None = None,
+    n_samples: int | None = None,
+    chunk_elems: int = 1 << 21,
+):
+    """Draw counts for ``design`` under ``model``.
+
+    Parameters
+    ----------
+    model : CountModel
+    design : Design
+    noise_ss : SeedSequence
+        Root of the noise streams (one child per group, five per group: library sizes,
+        escape, KO editing, gamma, Poisson).
+    sample : ndarray (n,) of int or None
+        When given, counts are summed into ``n_samples`` rows by these codes (pseudobulk)
+        instead of returned per cell.
+    n_samples : int or None
+    chunk_elems : int
+        Approximate number of matrix elements drawn at once.
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix (int32) or ndarray (int64)
+    noise : dict of per-cell arrays ``size_factor``, ``escaped``, ``knockdown``
+    """
+    n = design.group.shape[0]
+    G = model.base_mean.shape[0]
+    P = model.effects.shape[0]
+    R = model.replicate_log2fc.shape[0]
+    alpha = np.asarray(model.dispersion, dtype=float)
+    pos = alpha > 0
+    all_pos = bool(np.all(pos))
+    shape = 1.0 / alpha[pos]
+    rows_per_chunk = max(1, chunk_elems // max(G, 1))
+
+    order = np.argsort(design.group, kind="stable")
+    sorted_groups = design.group[order]
+    bounds = np.searchsorted(sorted_groups, np.arange(P + 2))
+    streams = _group_streams(noise_ss, P + 1)
+
+    size_factor = np.empty(n)
+    escaped_all = np.zeros(n, dtype=bool)
+    knock_all = np.zeros(n)
+
+    pb = sample is not None
+    if pb:
+        out = np.zeros((int(n_samples), G), dtype=np.int64)
+    else:
+        data_parts, ind_parts = [], []
+        row_nnz = np.zeros(n, dtype=np.int64)
+
+    for grp in range(P + 1):
+        lo, hi = bounds[grp], bounds[grp + 1]
+        if hi <= lo:
+            continue
+        idx = order[lo:hi]
+        m = hi - lo
+        child = streams[grp].spawn(5)
+        gens = [np.random.default_rng(c) for c in child]
+        s, escaped, factor, knock = _cell_noise(model, grp, design.guide[idx], gens[:3])
+        size_factor[idx] = s
+        escaped_all[idx] = escaped
+        knock_all[idx] = knock
+        g_gamma, g_pois = gens[3], gens[4]
+        log2_scales = _row_scales(model, grp)
+        scales = np.exp2(log2_scales)
+        if all_pos:
+            scales *= alpha[None, :]
+        else:
+            scales[:, pos] *= alpha[None, pos]
+        combo = escaped.astype(np.int64) * R + design.replicate[idx]
+        t = -1 if grp == 0 else int(model.target_index[grp - 1])
+        for c0 in range(0, m, rows_per_chunk):
+            c1 = min(m, c0 + rows_per_chunk)
+            r = c1 - c0
+            lam = scales[combo[c0:c1]]
+            if all_pos:
+                gam = g_gamma.standard_gamma(shape, size=(r, G))
+                lam *= gam
+                del gam
+            else:
+                gam = g_gamma.standard_gamma(shape, size=(r, shape.shape[0]))
+                lam[:, pos] *= gam
+                del gam
+            lam *= s[c0:c1, None]
+            if t >= 0:
+                lam[:, t] *= factor[c0:c1]
+            counts = g_pois.poisson(lam)
+            del lam
+            if pb:
+                codes = sample[idx[c0:c1]]
+                for u in np.unique(codes):
+                    out[u] += counts[codes == u].sum(axis=0)
+            else:
+                flat = counts.reshape(-1)
+                nzi = np.flatnonzero(flat)
+                data_parts.append(flat[nzi].astype(np.int32))
+                ind_parts.append((nzi % G).astype(np.int32))
+                row_nnz[lo + c0: lo + c1] = np.bincount(nzi // G, minlength=r)
+                del flat, nzi
+            del counts
+
+    noise = {"size_factor": size_factor, "escaped": escaped_all, "knockdown": knock_all}
+    if pb:
+        return out, noise
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(row_nnz, out=indptr[1:])
+    data = np.concatenate(data_parts) if data_parts else np.zeros(0, dtype=np.int32)
+    data_parts.clear()
+    indices = np.concatenate(ind_parts) if ind_parts else np.zeros(0, dtype=np.int32)
+    ind_parts.clear()
+    if indptr[-1] < np.iinfo(np.int32).max:
+        indptr = indptr.astype(np.int32)
+    X = sp.csr_matrix((data, indices, indptr), shape=(n, G))
+    if not np.array_equal(order, np.arange(n)):
+        inv = np.empty(n, dtype=np.int64)
+        inv[order] = np.arange(n)
+        X = X[inv]
+    return X, noise
+
+
+def expected_matrix(model: CountModel, design: Design, size_factor, escaped, knockdown) -> np.ndarray:
+    """Expected counts (n x G) given the realised per-cell noise (dense float64)."""
+    group = design.group
+    base = np.log2(model.base_mean)[None, :] + model.replicate_log2fc[design.replicate]
+    pert = group > 0
+    if np.any(pert):
+        pidx = group[pert] - 1
+        add = model.shared[None, :] + np.where(escaped[pert][:, None], 0.0, model.effects[pidx])
+        base[pert] += add
+    mu = np.exp2(base) * np.asarray(size_factor)[:, None]
+    if np.any(pert):
+        rows = np.flatnonzero(pert)
+        t = model.target_index[group[rows] - 1]
+        ok = t >= 0
+        rows, t = rows[ok], t[ok]
+        k = np.asarray(knockdown)[rows]
+        if model.modality == "crispra":
+            f = 1.0 + k * (model.activation_fold - 1.0)
+        else:
+            f = 1.0 - k
+        mu[rows, t] *= f
+    return mu
+
+
+_MODEL_ARRAYS = ("shared", "effects", "target_index", "guide_efficiency", "replicate_log2fc")
+_MODEL_SCALARS = ("library_loc", "library_sd", "escape_rate", "ko_residual", "activation_fold", "modality")
+
+
+def model_to_uns(model: CountModel) -> dict:
+    """The scalar part of a CountModel as an h5ad-safe dict (arrays live in the truth)."""
+    return {k: getattr(model, k) for k in _MODEL_SCALARS}
+
+
+def model_from_uns(adata) -> CountModel:
+    """Rebuild the CountModel of a simulated AnnData (var + uns)."""
+    rec = adata.uns["simpert"]
+    tr = rec["truth"]
+    cm = rec.get("count_model")
+    if cm is None:
+        raise ValueError(
+            "parameter 'adata' must be a simulated count screen (uns['simpert']['count_model'] "
+            f"present); got kind {rec.get('kind')!r} without a count model"
+        )
+    G = len(tr["genes"])
+    P = len(tr["perturbations"])
+    effects = np.array(tr["specific_log2fc"], dtype=float).reshape(P, G)
+    target_index = np.asarray(tr.get("count_target_index", tr["target_index"]), dtype=np.int64).reshape(P)
+    has = np.flatnonzero(target_index >= 0)
+    effects[has, target_index[has]] = 0.0  # the target is modulated per cell
+    return CountModel(
+        base_mean=np.asarray(adata.var["base_mean"], dtype=float),
+        dispersion=np.asarray(adata.var["dispersion"], dtype=float),
+        shared=np.asarray(tr["shared_log2fc"], dtype=float).reshape(G),
+        effects=effects,
+        target_index=target_index,
+        guide_efficiency=np.asarray(tr.get("guide_efficiency", np.zeros(0)), dtype=float).reshape(-1),
+        replicate_log2fc=np.asarray(tr["replicate_log2fc"], dtype=float).reshape(-1, G),
+        library_loc=float(cm["library_loc"]),
+        library_sd=float(cm["library_sd"]),
+        escape_rate=float(cm["escape_rate"]),
+        ko_residual=float(cm["ko_residual"]),
+        activation_fold=float(cm["activation_fold"]),
+        modality=str(cm["modality"]),
+    )

@@ -1,0 +1,250 @@
+"""The count-level perturbation screen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import anndata as ad
+
+from .._random import as_seed_sequence, seed_record
+from .._validation import Instance, OneOf, check
+from ._engine import CountModel, Design, draw_counts, fresh, model_to_uns, target_factor
+from ._params import ScreenParams
+
+__all__ = ["screen", "gene_names", "STREAMS"]
+
+#: Child seed sequences of a screen, in spawn order. Each component draws from its own
+#: stream, so switching one component off (it is drawn and then zeroed) leaves the others.
+STREAMS = (
+    "base_mean", "dispersion", "targets", "guide_efficiency", "effects", "systematic",
+    "cell_counts", "replicates", "design", "noise",
+)
+
+
+def gene_names(n: int) -> np.ndarray:
+    """Gene names ``g00000``, ``g00001``, ... (at least five digits)."""
+    width = max(5, len(str(max(n - 1, 0))))
+    return np.array([f"g{i:0{width}d}" for i in range(n)], dtype=object)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _draw_truth(p: ScreenParams, streams: dict) -> dict:
+    G, P = p.n_genes, p.n_perturbations
+    # gene means and dispersions
+    g = np.random.default_rng(streams["base_mean"])
+    drawn = g.gamma(p.mean_shape, p.mean_scale, G)
+    base = np.asarray(p.gene_means, dtype=float) if p.gene_means is not None else drawn
+    base = np.maximum(base, p.min_mean)
+    g = np.random.default_rng(streams["dispersion"])
+    scatter = np.exp(p.dispersion_sd * g.standard_normal(G))
+    disp = (p.dispersion_a0 + p.dispersion_a1 / base) * scatter
+    # targets
+    g = np.random.default_rng(streams["targets"])
+    targets = np.sort(g.permutation(G)[:P])
+    # guide efficiencies
+    g = np.random.default_rng(streams["guide_efficiency"])
+    eff = g.beta(p.efficiency_a, p.efficiency_b, size=(P, p.n_guides))
+    # sparse specific effects: indicator, magnitude, sign (all drawn whatever p_effect)
+    g = np.random.default_rng(streams["effects"])
+    u = g.random((P, G))
+    z = g.standard_normal((P, G))
+    sign = np.where(g.random((P, G)) < 0.5, -1.0, 1.0)
+    effects = np.where(u < p.p_effect, sign * p.effect_size * np.exp(p.effect_sd * z), 0.0)
+    effects[np.arange(P), targets] = 0.0
+    # shared systematic response
+    g = np.random.default_rng(streams["systematic"])
+    d = g.standard_normal(G) * p.systematic_sd
+    if p.systematic_direction is not None:
+        d = np.asarray(p.systematic_direction, dtype=float)
+    shared = p.systematic_strength * d
+    # cells per perturbation (NB as Poisson(Gamma)); drawn even when equal
+    g = np.random.default_rng(streams["cell_counts"])
+    phi = p.cell_count_dispersion
+    gam = g.standard_gamma(1.0 / phi if phi > 0 else 1.0, P)
+    lam = p.cells_per_perturbation * (gam * phi if phi > 0 else np.ones(P))
+    pois = g.poisson(lam)
+    n_cells = pois if phi > 0 else np.full(P, int(round(p.cells_per_perturbation)))
+    n_cells = np.maximum(n_cells, p.min_cells).astype(np.int64)
+    # replicate offsets
+    g = np.random.default_rng(streams["replicates"])
+    rep = g.standard_normal((p.n_replicates, G)) * p.replicate_sd
+    if p.n_replicates == 1:
+        rep[:] = 0.0
+    return dict(base=base, disp=disp, targets=targets, eff=eff, effects=effects, d=d,
+                shared=shared, n_cells=n_cells, rep=rep)
+
+
+def _draw_design(p: ScreenParams, n_cells: np.ndarray, ss: np.random.SeedSequence) -> Design:
+    P = p.n_perturbations
+    sizes = np.concatenate([[p.n_control_cells], n_cells]).astype(np.int64)
+    group = np.repeat(np.arange(P + 1), sizes)
+    guide = np.full(group.shape[0], -1, dtype=np.int64)
+    replicate = np.empty(group.shape[0], dtype=np.int64)
+    children = fresh(ss).spawn(P + 1)
+    start = 0
+    for j in range(P + 1):
+        m = int(sizes[j])
+        replicate[start:start + m] = np.arange(m) % p.n_replicates
+        if j > 0:
+            gj = np.random.default_rng(children[j])
+            guide[start:start + m] = (j - 1) * p.n_guides + gj.integers(0, p.n_guides, m)
+        start += m
+    return Design(group=group, guide=guide, replicate=replicate)
+
+
+def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells", **overrides) -> ad.AnnData:
+    """Simulate a count-level CRISPR perturbation screen with known truth.
+
+    Parameters
+    ----------
+    params : ScreenParams or None
+        Parameters (defaults when None); ``overrides`` replace single fields.
+    rng : None, int, SeedSequence or Generator
+        Randomness; the same seed gives identical counts.
+    output : {"cells", "pseudobulk"}, default "cells"
+        Cells (CSR int32 counts) or samples summed per perturbation x replicate (dense
+        int64, drawn cell by cell without holding the cell matrix).
+    **overrides
+        Fields of :class:`ScreenParams`, e.g. ``n_genes=500``.
+
+    Returns
+    -------
+    AnnData
+        Schema of docs/architecture.md: ``obs`` (perturbation, is_control, target, guide,
+        replicate, size_factor, knockdown, escaped[, n_cells]), ``var`` (base_mean,
+        dispersion, is_regulator) and ``uns["simpert"]`` with the truth.
+
+    Notes
+    -----
+    Random components each use their own child seed sequence (see ``STREAMS``); per-cell
+    noise uses one stream per perturbation. Switching a nuisance off (``systematic_strength=0``,
+    ``escape_rate=0``, ``cell_count_dispersion=0``) draws it and zeroes it, so the other draws
+    are unchanged. Truth ``log2fc`` is ``shared + log2((1 - e) 2^specific + e)`` with ``e`` the
+    escape rate and the target's specific value ``log2`` of its expected factor over guides.
+
+    Examples
+    --------
+    >>> import simpert as sp
+    >>> adata = sp.sim.screen(n_genes=200, n_perturbations=5, rng=0)
+    """
+    if params is None:
+        params = ScreenParams(**overrides)
+    else:
+        check("params", params, Instance((ScreenParams,), "a ScreenParams or None"))
+        if overrides:
+            params = params.replace(**overrides)
+    check("output", output, OneOf(("cells", "pseudobulk")))
+    p = params
+    ss = as_seed_sequence(rng)
+    streams = dict(zip(STREAMS, fresh(ss).spawn(len(STREAMS))))
+    tr = _draw_truth(p, streams)
+    design = _draw_design(p, tr["n_cells"], streams["design"])
+    P, G = p.n_perturbations, p.n_genes
+    model = CountModel(
+        base_mean=tr["base"], dispersion=tr["disp"], shared=tr["shared"], effects=tr["effects"],
+        target_index=tr["targets"].astype(np.int64), guide_efficiency=tr["eff"].reshape(-1),
+        replicate_log2fc=tr["rep"], library_loc=p.library_loc, library_sd=p.library_sd,
+        escape_rate=p.escape_rate, ko_residual=p.ko_residual, activation_fold=p.activation_fold,
+        modality=p.modality,
+    )
+    genes = gene_names(G)
+    perts = genes[tr["targets"]]
+    guides = np.array([f"{t}_{j + 1}" for t in perts for j in range(p.n_guides)], dtype=object)
+    specific = tr["effects"].copy()
+    exp_factor = target_factor(model, tr["eff"]).mean(axis=1)
+    specific[np.arange(P), tr["targets"]] = np.log2(exp_factor)
+    e = p.escape_rate
+    log2fc = tr["shared"][None, :] + np.log2((1.0 - e) * np.exp2(specific) + e)
+    truth = {
+        "perturbations": np.asarray(perts, dtype=object).astype(str),
+        "genes": genes.astype(str),
+        "targets": np.asarray(perts, dtype=object).astype(str),
+        "target_index": tr["targets"].astype(np.int64),
+        "log2fc": log2fc,
+        "specific_log2fc": specific,
+        "shared_log2fc": tr["shared"],
+        "systematic_direction": tr["d"],
+        "guides": guides.astype(str),
+        "guide_efficiency": tr["eff"].reshape(-1),
+        "replicate_log2fc": tr["rep"],
+        "cells_per_perturbation": tr["n_cells"],
+    }
+    uns = {
+        "kind": "screen",
+        "control": p.control_label,
+        "version": _version(),
+        "seed": seed_record(ss),
+        "params": p.to_dict(),
+        "truth": truth,
+        "count_model": model_to_uns(model),
+    }
+    return _assemble(model, design, streams["noise"], uns, genes, output=output)
+
+
+def _design_obs(design: Design, uns: dict, noise: dict) -> pd.DataFrame:
+    tr = uns["truth"]
+    control = uns["control"]
+    perts = list(np.asarray(tr["perturbations"]).astype(str))
+    cats = [control] + perts
+    guides = np.asarray(tr.get("guides", np.zeros(0, dtype=str))).astype(str)
+    n = design.group.shape[0]
+    pert = pd.Categorical.from_codes(design.group, categories=cats)
+    targets_arr = np.asarray([""] + list(np.asarray(tr["targets"]).astype(str)), dtype=object)
+    gcats = [control] + list(guides) if guides.size else [control] + perts
+    gcode = np.where(design.guide >= 0, design.guide + 1, 0) if guides.size else design.group
+    obs = pd.DataFrame(
+        {
+            "perturbation": pert,
+            "is_control": design.group == 0,
+            "target": targets_arr[design.group],
+            "guide": pd.Categorical.from_codes(gcode, categories=gcats),
+            "replicate": design.replicate.astype(np.int64),
+            "size_factor": noise["size_factor"],
+            "knockdown": noise["knockdown"],
+            "escaped": noise["escaped"],
+        },
+        index=pd.Index([f"cell{i:06d}" for i in range(n)]),
+    )
+    return obs
+
+
+def _assemble(model, design, noise_ss, uns, genes, *, output: str) -> ad.AnnData:
+    """Draw counts for ``design`` and wrap them with the schema's obs/var/uns."""
+    from ._pseudobulk import _pseudobulk_from_cells, design_groups, store_design
+
+    var = pd.DataFrame(
+        {
+            "base_mean": model.base_mean,
+            "dispersion": model.dispersion,
+            "is_regulator": _is_regulator(uns, len(genes)),
+        },
+        index=pd.Index(np.asarray(genes).astype(str)),
+    )
+    if output == "cells":
+        X, noise = draw_counts(model, design, noise_ss)
+        obs = _design_obs(design, uns, noise)
+        return ad.AnnData(X=X, obs=obs, var=var, uns={"simpert": uns})
+    by = ("perturbation", "replicate")
+    sample, sample_obs = design_groups(design, uns, by)
+    X, noise = draw_counts(model, design, noise_ss, sample=sample, n_samples=len(sample_obs))
+    cell_obs = _design_obs(design, uns, noise)
+    out = _pseudobulk_from_cells(X, sample_obs, var, uns)
+    store_design(out, cell_obs, sample, by)
+    return out
+
+
+def _is_regulator(uns: dict, G: int) -> np.ndarray:
+    tr = uns["truth"]
+    out = np.zeros(G, dtype=bool)
+    if "network" in tr:
+        net = np.asarray(tr["network"])
+        out = np.any(net != 0, axis=1)
+    else:
+        ti = np.asarray(tr["target_index"], dtype=np.int64)
+        out[ti[ti >= 0]] = True
+    return out

@@ -1,0 +1,68 @@
+"""Bad parameter values: each message names the parameter, the constraint and the value."""
+
+from __future__ import annotations
+
+import pytest
+
+import simpert.sim as sim
+
+# (callable, kwargs, parameter name, constraint fragment, value fragment)
+CASES = [
+    (sim.ScreenParams, {"n_genes": 0}, "n_genes", "an integer >= 1", "0"),
+    (sim.ScreenParams, {"n_genes": 10.5}, "n_genes", "an integer >= 1", "10.5"),
+    (sim.ScreenParams, {"n_perturbations": -1}, "n_perturbations", "an integer >= 0", "-1"),
+    (sim.ScreenParams, {"n_genes": 5, "n_perturbations": 6}, "n_perturbations", "at most n_genes", "6"),
+    (sim.ScreenParams, {"n_control_cells": 0}, "n_control_cells", "an integer >= 1", "0"),
+    (sim.ScreenParams, {"cells_per_perturbation": 0}, "cells_per_perturbation", "(0, inf)", "0"),
+    (sim.ScreenParams, {"cell_count_dispersion": -0.1}, "cell_count_dispersion", "[0, inf)", "-0.1"),
+    (sim.ScreenParams, {"p_effect": 1.5}, "p_effect", "[0, 1]", "1.5"),
+    (sim.ScreenParams, {"p_effect": float("nan")}, "p_effect", "[0, 1]", "nan"),
+    (sim.ScreenParams, {"escape_rate": 1.0}, "escape_rate", "[0, 1)", "1.0"),
+    (sim.ScreenParams, {"modality": "rnai"}, "modality", "one of 'crispri', 'ko', 'crispra'", "'rnai'"),
+    (sim.ScreenParams, {"mean_shape": -2.0}, "mean_shape", "(0, inf)", "-2.0"),
+    (sim.ScreenParams, {"dispersion_a0": -1}, "dispersion_a0", "[0, inf)", "-1"),
+    (sim.ScreenParams, {"library_sd": 10}, "library_sd", "[0, 5]", "10"),
+    (sim.ScreenParams, {"efficiency_a": 0}, "efficiency_a", "(0, inf)", "0"),
+    (sim.ScreenParams, {"n_guides": 0}, "n_guides", "an integer >= 1", "0"),
+    (sim.ScreenParams, {"systematic_strength": -0.5}, "systematic_strength", "[0, inf)", "-0.5"),
+    (sim.ScreenParams, {"activation_fold": 0.5}, "activation_fold", "[1, inf)", "0.5"),
+    (sim.ScreenParams, {"n_genes": 3, "n_perturbations": 1, "gene_means": [1.0, 2.0]}, "gene_means", "length n_genes = 3", "length 2"),
+    (sim.ScreenParams, {"n_genes": 2, "n_perturbations": 1, "gene_means": [1.0, -2.0]}, "gene_means", "all values > 0", "-2.0"),
+    (sim.ScreenParams, {"control_label": 3}, "control_label", "a string", "3"),
+    (sim.noise_only, {"n_train": 1, "n_controls": 1}, "n_train", "at least one perturbed training sample", "1"),
+    (sim.noise_only, {"n": 50, "n_train": 50}, "n", "at least one test perturbation", "50"),
+    (sim.noise_only, {"noise": "poisson"}, "noise", "one of 'gaussian', 'nb'", "'poisson'"),
+    (sim.noise_only, {"sigma": 0}, "sigma", "(0, inf)", "0"),
+    (sim.noise_only, {"m": 0}, "m", "an integer >= 1", "0"),
+    (sim.NetworkParams, {"spectral_radius": -1.0}, "spectral_radius", "(0, inf) or None", "-1.0"),
+    (sim.NetworkParams, {"steps": 0}, "steps", "an integer >= 1 or None", "0"),
+    (sim.NetworkParams, {"output": "cells"}, "output", "one of 'continuous', 'counts'", "'cells'"),
+    (sim.screen, {"output": "bulk"}, "output", "one of 'cells', 'pseudobulk'", "'bulk'"),
+    (sim.screen, {"params": "x"}, "params", "a ScreenParams or None", "'x'"),
+]
+
+
+@pytest.mark.parametrize("fn,kwargs,name,constraint,value", CASES,
+                         ids=[f"{c[0].__name__}-{c[2]}-{i}" for i, c in enumerate(CASES)])
+def test_bad_parameter_message(fn, kwargs, name, constraint, value):
+    if fn is sim.screen and "params" in kwargs:
+        call = lambda: fn(kwargs["params"])  # noqa: E731
+    else:
+        call = lambda: fn(**kwargs)  # noqa: E731
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    msg = str(info.value)
+    assert f"parameter {name!r}" in msg, msg
+    assert constraint in msg, msg
+    assert "got" in msg and value in msg.split("got", 1)[1], msg
+
+
+def test_unknown_override_is_named():
+    with pytest.raises(TypeError, match="'n_gene'"):
+        sim.ScreenParams().replace(n_gene=3)
+
+
+def test_params_are_frozen():
+    p = sim.ScreenParams()
+    with pytest.raises(Exception):
+        p.n_genes = 3  # type: ignore[misc]
