@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["DEFAULT_TARGET_SUM", "lognormalize", "group_profiles", "counts_matrix"]
+__all__ = ["DEFAULT_TARGET_SUM", "lognormalize", "group_profiles", "counts_matrix", "representation", "expression"]
 
 DEFAULT_TARGET_SUM = 1e4
 
@@ -21,6 +21,73 @@ def counts_matrix(adata):
     if "counts" in getattr(adata, "layers", {}):
         return adata.layers["counts"]
     return adata.X
+
+
+def _is_counts(x) -> bool:
+    data = x.data if sp.issparse(x) else np.asarray(x)
+    if data.dtype.kind in "iu":
+        return True
+    if data.dtype.kind != "f":
+        return False
+    flat = np.ravel(data)[:200_000]
+    return bool(np.all(flat >= 0) and np.all(flat == np.round(flat)))
+
+
+def representation(adata) -> str:
+    """How profiles are formed for ``adata``: ``"lognorm"`` or ``"raw"``.
+
+    ``"lognorm"``: mean over cells (or samples) of ``log1p(target_sum * x / total)``, for
+    count data. ``"raw"``: the plain mean of ``X``, for data already on an additive scale:
+    every ``noise_only`` AnnData (as in the PEREGGRN design, where a profile is the sample
+    itself), a ``var_network`` AnnData with continuous output, and any AnnData whose ``X``
+    is not a matrix of non-negative integers.
+
+    Parameters
+    ----------
+    adata : AnnData
+
+    Returns
+    -------
+    str
+        ``"lognorm"`` or ``"raw"``.
+    """
+    meta = adata.uns.get("simpert", {}) if hasattr(adata, "uns") else {}
+    kind = meta.get("kind") if hasattr(meta, "get") else None
+    if kind == "noise_only":
+        return "raw"
+    if kind == "var_network":
+        params = meta.get("params", {})
+        out = params.get("output", "continuous") if hasattr(params, "get") else "continuous"
+        if out == "continuous":
+            return "raw"
+    return "lognorm" if _is_counts(counts_matrix(adata)) else "raw"
+
+
+def expression(adata, rows=None, *, target_sum: float = DEFAULT_TARGET_SUM, kind: str | None = None):
+    """Per-observation expression in the profile representation.
+
+    Parameters
+    ----------
+    adata : AnnData
+    rows : array of int or bool, optional
+        Observations to keep (all by default).
+    target_sum : float, default 1e4
+        Normalisation total for count data.
+    kind : {"lognorm", "raw"}, optional
+        Representation; default :func:`representation` of ``adata``.
+
+    Returns
+    -------
+    ndarray or scipy.sparse.csr_matrix of float64
+        Log-normalised counts, or ``X`` as float for raw data.
+    """
+    kind = representation(adata) if kind is None else kind
+    x = counts_matrix(adata) if kind == "lognorm" else adata.X
+    if rows is not None:
+        x = x[rows]
+    if kind == "lognorm":
+        return lognormalize(x, target_sum=target_sum)
+    return sp.csr_matrix(x, dtype=np.float64) if sp.issparse(x) else np.asarray(x, dtype=np.float64)
 
 
 def lognormalize(counts, *, target_sum: float = DEFAULT_TARGET_SUM):
@@ -51,8 +118,9 @@ def lognormalize(counts, *, target_sum: float = DEFAULT_TARGET_SUM):
     return np.log1p(x * scale)
 
 
-def group_profiles(adata, by: str = "perturbation", *, target_sum: float = DEFAULT_TARGET_SUM) -> pd.DataFrame:
-    """Mean log-normalised profile per level of ``adata.obs[by]``.
+def group_profiles(adata, by: str = "perturbation", *, target_sum: float = DEFAULT_TARGET_SUM,
+                   kind: str | None = None) -> pd.DataFrame:
+    """Mean profile per level of ``adata.obs[by]`` (log-normalised counts, or raw ``X``).
 
     Parameters
     ----------
@@ -62,6 +130,9 @@ def group_profiles(adata, by: str = "perturbation", *, target_sum: float = DEFAU
         Column of ``adata.obs`` that defines the groups.
     target_sum : float, default 1e4
         Normalisation total.
+    kind : {"lognorm", "raw"}, optional
+        Representation; default :func:`representation` of ``adata`` (raw means for
+        noise-only and continuous network data).
 
     Returns
     -------
@@ -78,7 +149,7 @@ def group_profiles(adata, by: str = "perturbation", *, target_sum: float = DEFAU
         shape=(len(labels), adata.n_obs),
     )
     sizes = np.asarray(ind.sum(axis=1)).ravel()
-    logx = lognormalize(counts_matrix(adata), target_sum=target_sum)
+    logx = expression(adata, target_sum=target_sum, kind=kind)
     sums = ind @ logx
     sums = sums.toarray() if sp.issparse(sums) else np.asarray(sums)
     return pd.DataFrame(sums / sizes[:, None], index=pd.Index(labels, name=by), columns=adata.var_names.copy())

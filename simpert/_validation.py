@@ -140,9 +140,11 @@ class OneOf(Constraint):
     options: tuple
 
     def ok(self, value: Any) -> bool:
+        if isinstance(value, np.ndarray):
+            return False
         try:
-            return value in self.options
-        except TypeError:
+            return bool(value in self.options)
+        except (TypeError, ValueError):
             return False
 
     def describe(self) -> str:

@@ -77,6 +77,14 @@ class Backend(str, enum.Enum):
     r = "r"
 
 
+class Shrink(str, enum.Enum):
+    """Shrinkage estimators of ``de``."""
+
+    normal = "normal"
+    ash = "ash"
+    apeglm = "apeglm"
+
+
 class Executor(str, enum.Enum):
     """Calibration executors."""
 
@@ -199,8 +207,11 @@ def de_cmd(
                                     "DESeq2 engine), pydeseq2, or r (R DESeq2 through rpy2)."),
     control: Optional[str] = typer.Option(None, "--control", help="Control label; default the "
                                           "screen's own (uns['simpert']['control']) or 'control'."),
-    shrink: bool = typer.Option(False, "--shrink", help="Add shrunken fold changes "
-                                "(log2fc_shrunk, lfc_se_shrunk; DESeq2's normal prior)."),
+    shrink: Optional[Shrink] = typer.Option(None, "--shrink", help="Add shrunken fold changes "
+                                            "(log2fc_shrunk, lfc_se_shrunk): normal (DESeq2's "
+                                            "lfcShrink type 'normal'; native and r backends), ash "
+                                            "(adaptive shrinkage, any backend) or apeglm "
+                                            "(pydeseq2 backend)."),
 ):
     """Differential expression of every perturbation against control, from one fit."""
     from simpert import de
@@ -214,10 +225,8 @@ def de_cmd(
         control = str(adata.uns.get("simpert", {}).get("control", "control"))
     with progress(f"DE ({backend.value} backend) on {adata.n_obs} x {adata.n_vars}",
                   quiet=_STATE["quiet"]):
-        kwargs = {"control": control, "backend": backend.value}
-        if shrink:
-            kwargs["shrink"] = "normal"
-        res = de.deseq(adata, **kwargs)
+        res = de.deseq(adata, control=control, backend=backend.value,
+                       shrink=None if shrink is None else shrink.value)
         write_table_atomic(res.table, output)
     if not _STATE["quiet"]:
         echo_err(f"wrote {len(res.table)} rows to {output}")

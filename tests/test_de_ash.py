@@ -230,10 +230,13 @@ def test_mixsqp_low_rank_and_em_agree():
     L = np.exp(logL - logL.max(axis=1, keepdims=True))
     a = mixsqp(L)
     b = mixsqp(L, low_rank=True)
-    c = mixem(L, tol=1e-13, max_iter=100_000)
+    c = mixem(L, tol=1e-13, max_iter=20_000)
     np.testing.assert_allclose(a.x, b.x, atol=1e-6)
     assert a.objective >= c.objective - 1e-6
-    assert a.objective - c.objective < 1e-3
+    assert a.objective - c.objective < 0.05  # EM creeps towards the optimum on fine grids
+    # mix-SQP's solution is a fixed point of EM (the likelihood cannot be improved by EM)
+    d = mixem(L, x0=a.x, max_iter=50)
+    assert abs(d.objective - a.objective) < 1e-7
     with pytest.raises(ValueError, match="parameter 'L' must be"):
         mixsqp(-L)
     with pytest.raises(ValueError, match="parameter 'prior' must be"):

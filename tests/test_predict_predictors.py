@@ -66,8 +66,11 @@ def test_expected_log1p_matches_brute_force_sum(mu, phi):
     assert abs(got - _brute(mu, 3000.0, phi)) < 2e-4
 
 
-def test_oracle_equals_monte_carlo_given_cell_means(screen, sp):
+def test_oracle_equals_monte_carlo_given_cell_means():
     """Oracle vs the mean of 100 fresh NB draws with the simulator's own per-cell means."""
+    screen = sim.screen(n_genes=250, n_perturbations=10, n_control_cells=60, cells_per_perturbation=30,
+                        p_effect=0.1, systematic_strength=1.0, escape_rate=0.2, modality="ko", rng=4)
+    sp = split(screen, rng=0)
     ctx = Context(screen, sp, target_sum=1e4, seed=np.random.SeedSequence(0))
     labels = ["control"] + list(sp.test)
     exp = expected_profiles(ctx, labels).to_numpy()
@@ -324,3 +327,27 @@ def test_bad_make_arguments(screen, sp):
         make(bare, sp, ["oracle"])
     with pytest.raises(TypeError, match=r"parameter 'cells' must be a bool"):
         make(screen, sp, ["mean"], cells="yes")
+
+
+def test_var_network_oracle_and_true_network_ridge():
+    from simpert.predict import NetworkRidge
+    from simpert.sim._network import erdos_renyi
+
+    net = erdos_renyi(60, 0.08, signed=True, rng=0)
+    data = sim.var_network(net, n_samples=20, n_controls=40, spectral_radius=0.5, steps=None,
+                           noise_sd=0.05, rng=0)
+    s = split(data, rng=0)
+    G = data.n_vars
+    p = make(data, s, ["oracle", "mean", "network_ridge", NetworkRidge(network=np.zeros((G, G)))], rng=0)
+    tr = data.uns["simpert"]["truth"]
+    names = list(np.asarray(tr["perturbations"]).astype(str))
+    want = np.asarray(tr["expected_control"])[None, :] + np.asarray(tr["log2fc"])[[names.index(t) for t in s.test]]
+    np.testing.assert_allclose(p["oracle"].profiles.to_numpy(), want, atol=1e-12)
+    obs = pd.DataFrame(np.asarray(data.X)).groupby(data.obs["perturbation"].astype(str).to_numpy()).mean()
+    obs = obs.loc[list(s.test)].to_numpy()
+    err = {k: ((v.profiles.to_numpy() - obs) ** 2).sum(axis=1).mean() for k, v in p.items()}
+    assert err["oracle"] < err["network_ridge"] < err["network_ridge(network='custom')"] < err["mean"]
+    with pytest.raises(ValueError, match=r"parameter 'network' must be a finite 2-d numeric array"):
+        make(data, s, [NetworkRidge(network=np.zeros(G))])
+    with pytest.raises(ValueError, match=r"parameter 'network' must be one of 'auto', 'true', 'correlation'"):
+        make(data, s, ["network_ridge(network='dense')"])

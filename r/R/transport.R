@@ -34,8 +34,9 @@ typed_columns <- function(df, types) {
 #'   from `obs.csv` (`perturbation` a factor whose first level is the control),
 #'   `rowData` from `var.csv` plus per-gene truth (`shared_log2fc`, `is_target`), and
 #'   `metadata` holding `truth` (a list with the `log2fc` perturbation x gene matrix,
-#'   `specific_log2fc`, `targets`, ...), `control`, `params`, `seed`, `kind` and
-#'   `version`.
+#'   `specific_log2fc`, `targets`, ...), `control`, `params`, `seed`, `kind`,
+#'   `version` and the rest of the simulator's record (written back by
+#'   [write_screen_dir()], so that a screen can return to the command line intact).
 #' @examples
 #' \dontrun{
 #' se <- read_screen_dir("screen_dir")
@@ -87,12 +88,9 @@ read_screen_dir <- function(path) {
   if (!is.null(truth$values$targets)) {
     var$is_target <- rownames(var) %in% truth$values$targets
   }
-  md <- list(
-    truth = truth$values,
-    truth_gene_columns = names(truth$per_gene),
-    control = if (!is.null(info$control)) info$control else "control",
-    kind = info$kind, params = info$params, seed = info$seed, version = info$version
-  )
+  if (is.null(info$control)) info$control <- if (!is.null(meta$control)) meta$control else "control"
+  md <- c(list(truth = truth$values, truth_gene_columns = names(truth$per_gene)),
+          info[setdiff(names(info), c("truth", "truth_gene_columns"))])
   md <- md[!vapply(md, is.null, logical(1))]
   SummarizedExperiment::SummarizedExperiment(
     assays = list(counts = counts),
@@ -226,7 +224,12 @@ write_screen_dir <- function(se, path, control = NULL) {
   utils::write.csv(cbind(data.frame(gene = genes, check.names = FALSE), var),
                    file.path(path, "var.csv"), row.names = FALSE)
   truth_files <- write_truth(md$truth, path, genes, gene_truth = gene_truth)
-  info <- md[intersect(c("kind", "params", "seed", "version"), names(md))]
+  info <- md[setdiff(names(md), c("truth", "truth_gene_columns", "control"))]
+  # keep what JSON can carry (the simulator's record: kind, params, seed, count_model, ...)
+  info <- info[vapply(info, function(x) {
+    !inherits(tryCatch(jsonlite::toJSON(x, auto_unbox = TRUE, null = "null"),
+                       error = function(e) e), "error")
+  }, logical(1))]
   info$control <- control
   meta <- list(
     format = "simpert-mtx", format_version = 1L, orientation = "genes x observations",

@@ -12,6 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+import numpy as np
+
+from .._validation import fail
+
 __all__ = ["Pipeline", "default_simulate", "default_lookup"]
 
 
@@ -37,10 +41,42 @@ def default_simulate(scenario, *, rng):
         if isinstance(params, Mapping):
             params = sim.ScreenParams(**params)
         return sim.screen(params, rng=rng)
-    fn = getattr(sim, scenario.kind)
-    if isinstance(params, Mapping):
-        return fn(**params, rng=rng)
-    return fn(params, rng=rng)
+    if scenario.kind == "noise_only":
+        if isinstance(params, Mapping):
+            params = sim.NoiseOnlyParams(**params)
+        return sim.noise_only(params, rng=rng)
+    return _simulate_var(sim, params, rng)
+
+
+_NETWORK_MODELS = ("erdos_renyi", "scale_free")
+
+
+def _simulate_var(sim, params, rng):
+    """``var_network`` scenario: build the network, pick the perturbed genes, simulate.
+
+    ``params`` holds a ``network`` table (``model`` = "erdos_renyi" with ``n_genes``, ``p``
+    or "scale_free" with ``n_genes``, ``m``; optional ``signed``), optionally
+    ``n_perturbed`` (perturb the genes of largest out-degree; default all genes), and the
+    fields of ``simpert.sim.NetworkParams`` (``steps = "steady"`` for the steady state).
+    """
+    if not isinstance(params, Mapping):
+        fail("params", "a table with a 'network' entry for kind 'var_network'", params, exc=TypeError)
+    params = dict(params)
+    net = dict(params.pop("network", {}) or {})
+    n_perturbed = params.pop("n_perturbed", None)
+    model = net.pop("model", None)
+    if model not in _NETWORK_MODELS:
+        fail("network.model", "one of " + ", ".join(repr(m) for m in _NETWORK_MODELS), model)
+    if params.get("steps") == "steady":  # TOML has no null: "steady" asks for the steady state
+        params["steps"] = None
+    net_ss, sim_ss = rng.spawn(2)
+    network = getattr(sim, model)(**net, rng=net_ss)
+    perturb = "all"
+    if n_perturbed is not None:
+        out_degree = np.asarray((network.weights != 0).sum(axis=1)).ravel()
+        order = np.argsort(-out_degree, kind="stable")[: int(n_perturbed)]
+        perturb = [network.genes[i] for i in np.sort(order)]
+    return sim.var_network(network, sim.NetworkParams(**params), perturb=perturb, rng=sim_ss)
 
 
 def default_lookup(name: str):

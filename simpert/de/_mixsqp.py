@@ -313,7 +313,7 @@ def _mixsqp(L, *, w=None, prior=None, x0=None, tol=1e-8, max_iter=1000, max_iter
 
 def _dual_residual(g, x):
     viol_neg = max(0.0, -float(np.min(g)))
-    act = x > 0
+    act = x > 1e-8 * x.max()
     viol_pos = float(np.max(np.abs(g[act]))) if np.any(act) else 0.0
     return max(viol_neg, viol_pos)
 

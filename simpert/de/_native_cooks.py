@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import f as f_dist
+from scipy.special import fdtri
 
 __all__ = ["robust_disp", "cooks_distance", "max_cooks", "cooks_cutoff", "trimmed_mean_rows",
            "replacement_counts"]
@@ -92,7 +92,7 @@ def max_cooks(cooks: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 def cooks_cutoff(m: int, p: int) -> float:
     """The 0.99 quantile of F(p, m - p)."""
-    return float(f_dist.ppf(0.99, p, m - p))
+    return float(fdtri(p, m - p, 0.99))
 
 
 def replacement_counts(norm: np.ndarray, sf: np.ndarray) -> np.ndarray:

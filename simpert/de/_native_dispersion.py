@@ -159,7 +159,8 @@ def _first_accepted_step(y, mu, starts, a0, lp0, g0, lo, max_halvings: int = 40)
     stalled : bool array
         R stops after its first accepted step.
     first_try : bool array
-        That step was the very first proposal (R's ``iter == 1``).
+        That step was the very first proposal (R's ``iter == 1``), or no step was accepted
+        (R's ``iter == maxit``); R re-estimates both on its grid.
     a, lp : arrays
         Position and last log posterior R reports for stalled genes.
     """
@@ -173,7 +174,11 @@ def _first_accepted_step(y, mu, starts, a0, lp0, g0, lo, max_halvings: int = 40)
         prop = a0 + g0
         kappa = np.where(prop < -30.0, (-30.0 - a0) / g0, kappa)
         kappa = np.where(prop > 10.0, (10.0 - a0) / g0, kappa)
-    cand = np.flatnonzero(np.isfinite(g0) & ((g0 ** 2 < 1e-2) | (a0 + kappa * g0 < lo)))
+    # a gradient so small that R's 100 steps (kappa <= 1) cannot move ``a`` by 0.01: R ends
+    # at its start (the log posterior is flat to rounding there), reported as no increase
+    frozen = np.isfinite(g0) & (100.0 * np.abs(g0) < 1e-2)
+    stalled[frozen] = True
+    cand = np.flatnonzero(np.isfinite(g0) & ~frozen & ((g0 ** 2 < 1e-2) | (a0 + kappa * g0 < lo)))
     pending = cand
     for t in range(max_halvings):
         if pending.size == 0:
@@ -194,6 +199,9 @@ def _first_accepted_step(y, mu, starts, a0, lp0, g0, lo, max_halvings: int = 40)
         lp_out[s_idx] = np.where(small[stop], lp_t[acc][stop], lp0[s_idx])
         pending = pending[~acc]
         kappa[pending] = kappa[pending] / 2.0
+    # never accepted: R exhausts its iterations at the start (no increase, no convergence)
+    stalled[pending] = True
+    first_try[pending] = True
     return stalled, first_try, a_out, lp_out
 
 

@@ -12,7 +12,6 @@ adjustment, as ``p.adjust`` does.
 from __future__ import annotations
 
 import numpy as np
-from statsmodels.nonparametric.smoothers_lowess import lowess
 
 __all__ = ["bh", "independent_filtering"]
 
@@ -48,6 +47,8 @@ def bh(p: np.ndarray) -> np.ndarray:
 def _choose(num_rej: np.ndarray, theta: np.ndarray) -> int:
     if num_rej.max() <= 10:
         return 0
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
     fit = lowess(num_rej.astype(float), theta, frac=0.2, it=3, delta=0.01 * (theta[-1] - theta[0]),
                  return_sorted=False)
     pos = num_rej > 0

@@ -20,7 +20,7 @@ With thousands of levels the number of pairwise differences grows quadratically;
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from ._native_glm import LOG2E, contrast_se, irls_one_factor
 
@@ -65,7 +65,7 @@ def weighted_upper_quantile_var(X: np.ndarray, weights: np.ndarray, upper: float
     ih = np.minimum((cw < high[:, None]).sum(axis=1), last)
     rows = np.arange(X.shape[0])
     q = (1.0 - frac) * xs[rows, il] + frac * xs[rows, ih]
-    out = (q / norm.ppf(1.0 - upper / 2.0)) ** 2
+    out = (q / ndtri(1.0 - upper / 2.0)) ** 2
     return np.where(n_use > 0, out, 1e6)
 
 

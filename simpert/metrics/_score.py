@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._profiles import DEFAULT_TARGET_SUM, counts_matrix, group_profiles, lognormalize
+from .._profiles import DEFAULT_TARGET_SUM, counts_matrix, expression, group_profiles, lognormalize
 from .._validation import Instance, Interval, OneOf, check
 from ..predict._types import Prediction, Predictions, Split
 from ._de_metrics import de_table
@@ -90,7 +90,7 @@ def _vector(name, value, G):
 
 
 def _cells(adata, perturbations, control, target_sum):
-    X = lognormalize(counts_matrix(adata), target_sum=target_sum)
+    X = expression(adata, target_sum=target_sum)
     labels = adata.obs["perturbation"].astype(str).to_numpy()
     code = pd.Index([str(p) for p in perturbations]).get_indexer(labels)
     code = np.where(labels == control, -1, np.where(code >= 0, code, -2))
@@ -109,7 +109,7 @@ def _weights(kind, adata, split, test, genes, target_sum):
         groups = [p for p in split.train if str(p) in set(labels[keep])]
         if len(groups) < 2:
             raise ValueError("parameter 'weights' = 'train' needs at least 2 training perturbations with cells")
-    X = lognormalize(counts_matrix(adata)[np.flatnonzero(keep)], target_sum=target_sum)
+    X = expression(adata, np.flatnonzero(keep), target_sum=target_sum)
     t = t_statistics(X, labels[keep], groups)
     w = mejia_weights(t)
     return w if kind == "all" else w.mean(axis=0)

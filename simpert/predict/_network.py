@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._profiles import counts_matrix, lognormalize
-from .._validation import ArrayLike, Integer, Interval, OneOf
+from .._validation import ArrayLike, Integer, Interval, OneOf, check
 from ._predictors import _frame, oracle_profiles
 from ._registry import Predictor, register
 
@@ -67,7 +67,6 @@ class NetworkRidge(Predictor):
     name = "network_ridge"
     needs_truth = False
     _spec = {
-        "network": (OneOf(("auto", "true", "correlation")), ArrayLike(ndim=2)),
         "n_regulators": Integer(1),
         "n_candidates": Integer(1),
         "penalty": Interval(0.0, None, closed="neither"),
@@ -85,6 +84,14 @@ class NetworkRidge(Predictor):
         self.steps = steps
         self.clamp = clamp
         self.max_cells = max_cells
+
+    def validate(self) -> None:
+        """Check the parameters (ValueError/TypeError naming the parameter)."""
+        super().validate()
+        if isinstance(self.network, str):
+            check("network", self.network, OneOf(("auto", "true", "correlation")))
+        else:
+            check("network", self.network, ArrayLike(ndim=2))
 
     @property
     def label(self) -> str:
