@@ -10,14 +10,11 @@ from control with the target clamped (one model step for the one-step design, 30
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 
 import simpert as sp
 from simpert.predict import NetworkRidge
-from simpert.predict._types import Predictions
 
 NAME = "fig3_var_network"
 TITLE = "Figure 3. VAR network screens: true network vs dense, empty and wrong networks"
@@ -48,11 +45,11 @@ def _one(setting: str, rep: int, ss: np.random.SeedSequence, fast: bool) -> pd.D
     adata = sp.sim.var_network(net, n_samples=10, n_controls=50, noise_sd=0.05, rng=s_sim, **SETTINGS[setting])
     split = sp.predict.split(adata, test_fraction=0.3, rng=s_split)
     W = np.asarray(sp.sim.truth(adata).network, dtype=float)
-    preds = dict(sp.predict.make(adata, split, ["mean", "control"], rng=s_pred))
-    for name, M in _candidates(W, np.random.default_rng(s_perm)).items():
-        p = sp.predict.make(adata, split, [NetworkRidge(network=M, penalty=0.1, steps=MODEL_STEPS[setting])], rng=s_pred)
-        preds[name] = dataclasses.replace(next(iter(p.values())), name=name)
-    scores = sp.metrics.score(Predictions(preds), adata, split, metrics=list(METRICS), target="include")
+    ridge = [NetworkRidge(network=M, penalty=0.1, steps=MODEL_STEPS[setting], tag=name)
+             for name, M in _candidates(W, np.random.default_rng(s_perm)).items()]
+    preds = sp.predict.make(adata, split, ["mean", "control", *ridge], rng=s_pred)
+    scores = sp.metrics.score(preds, adata, split, metrics=list(METRICS), target="include")
+    scores["predictor"] = scores["predictor"].str.replace(r"^network_ridge\((.*)\)$", r"\1", regex=True)
     out = scores.groupby(["predictor", "metric"], observed=True)["value"].mean().reset_index()
     out["setting"], out["replicate"] = setting, rep
     return out

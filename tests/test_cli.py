@@ -252,8 +252,12 @@ def test_figures_runs_paper_figures_module(monkeypatch):
 def test_de_table_equals_the_library_call(tmp_path, tiny):
     from simpert import de
 
-    assert invoke("simulate", tiny, "-o", tmp_path / "s.h5ad", "--seed", 1).exit_code == 0
-    assert invoke("simulate", tiny, "-o", tmp_path / "s_dir", "--seed", 1).exit_code == 0
+    # one replicate per perturbation cannot be fitted: a clean error
+    assert invoke("simulate", tiny, "-o", tmp_path / "one.h5ad").exit_code == 0
+    assert_user_error(invoke("de", tmp_path / "one.h5ad", "-o", tmp_path / "x.csv"), "replicates")
+    two = ("--seed", 1, "--set", "n_replicates=2")
+    assert invoke("simulate", tiny, "-o", tmp_path / "s.h5ad", *two).exit_code == 0
+    assert invoke("simulate", tiny, "-o", tmp_path / "s_dir", *two).exit_code == 0
     res = invoke("de", tmp_path / "s.h5ad", "-o", tmp_path / "de.parquet", "--shrink", "normal")
     assert res.exit_code == 0, res.output
     res = invoke("de", tmp_path / "s_dir", "-o", tmp_path / "de.csv")

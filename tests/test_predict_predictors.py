@@ -351,3 +351,21 @@ def test_var_network_oracle_and_true_network_ridge():
         make(data, s, [NetworkRidge(network=np.zeros(G))])
     with pytest.raises(ValueError, match=r"parameter 'network' must be one of 'auto', 'true', 'correlation'"):
         make(data, s, ["network_ridge(network='dense')"])
+
+
+def test_network_ridge_tags_tell_custom_networks_apart():
+    import numpy as np
+
+    import simpert as sp
+    from simpert.predict import NetworkRidge
+
+    net = sp.sim.erdos_renyi(20, 0.1, rng=0)
+    adata = sp.sim.var_network(net, n_samples=3, n_controls=10, noise_sd=0.05, rng=1)
+    split = sp.predict.split(adata, test_fraction=0.3, rng=0)
+    W = np.asarray(sp.sim.truth(adata).network)
+    preds = sp.predict.make(adata, split, [NetworkRidge(network=W, tag="true"),
+                                           NetworkRidge(network=np.zeros_like(W), tag="empty")], rng=0)
+    assert list(preds) == ["network_ridge(true)", "network_ridge(empty)"]
+    assert not np.allclose(preds["network_ridge(true)"].profiles, preds["network_ridge(empty)"].profiles)
+    with pytest.raises(TypeError, match="parameter 'tag'"):
+        sp.predict.make(adata, split, [NetworkRidge(network=W, tag=3)], rng=0)

@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._profiles import counts_matrix, lognormalize
-from .._validation import ArrayLike, Integer, Interval, OneOf, check
+from .._validation import ArrayLike, Instance, Integer, Interval, OneOf, check
 from ._predictors import _frame, oracle_profiles
 from ._registry import Predictor, register
 
@@ -62,6 +62,9 @@ class NetworkRidge(Predictor):
         Value of the targeted gene.
     max_cells : int, default 20000
         Training rows kept (random subsample above it).
+    tag : str, optional
+        Short name shown in the label, ``network_ridge(<tag>)``, so that several custom
+        networks can be compared in one call of :func:`simpert.predict.make`.
     """
 
     name = "network_ridge"
@@ -73,10 +76,12 @@ class NetworkRidge(Predictor):
         "steps": Integer(1),
         "clamp": OneOf(("observed", "oracle")),
         "max_cells": Integer(2),
+        "tag": Instance((str, type(None)), "a string or None"),
     }
 
     def __init__(self, network="auto", n_regulators: int = 10, n_candidates: int = 200,
-                 penalty: float = 1.0, steps: int = 1, clamp: str = "observed", max_cells: int = 20000):
+                 penalty: float = 1.0, steps: int = 1, clamp: str = "observed", max_cells: int = 20000,
+                 tag: str | None = None):
         self.network = network
         self.n_regulators = n_regulators
         self.n_candidates = n_candidates
@@ -84,6 +89,7 @@ class NetworkRidge(Predictor):
         self.steps = steps
         self.clamp = clamp
         self.max_cells = max_cells
+        self.tag = tag
 
     def validate(self) -> None:
         """Check the parameters (ValueError/TypeError naming the parameter)."""
@@ -95,6 +101,9 @@ class NetworkRidge(Predictor):
 
     @property
     def label(self) -> str:
+        """``network_ridge(<tag>)`` when tagged, else the registry name with its parameters."""
+        if self.tag is not None:
+            return f"{self.name}({self.tag})"
         if isinstance(self.network, str):
             return super().label
         saved = self.network
