@@ -7,7 +7,7 @@ discrimination_score_l1, overlap_at_N) and "full" minus the metrics simpert does
 implement (clustering_agreement, de_spearman_sig, de_nsig_counts). Both tools get the
 same DE tables (drawn from the simulated truth), so DE time is not measured.
 
-Each (tool, scenario, profile) runs in its own process that reads the inputs from disk,
+Both tools run with one BLAS thread. Each (tool, scenario, profile) runs in its own process that reads the inputs from disk,
 so peak memory is the process's peak resident set size above its level once the inputs
 are loaded. cell-eval is timed from its input (log-normalised AnnData), simpert from its
 input (counts; normalisation is included in its time). Values of every shared metric are
@@ -35,6 +35,8 @@ FULL = ["pearson_delta", "mse", "mae", "mse_delta", "mae_delta", "discrimination
         "precision_at_500", "de_direction_match", "de_spearman_lfc_sig", "de_sig_genes_recall",
         "pr_auc", "roc_auc"]
 CE_SKIP = ["clustering_agreement", "de_spearman_sig", "de_nsig_counts"]
+# one BLAS / numba thread for both tools: stable timings on a shared machine
+THREADS = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
 
 
 def _rss_mb() -> float:
@@ -143,7 +145,7 @@ def child(tool, profile, d):
 
 def run_child(tool, profile, d):
     out = subprocess.run([sys.executable, __file__, "--child", tool, profile, d], capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))})
+                         text=True, env={**os.environ, **THREADS, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))})
     if out.returncode != 0:
         raise RuntimeError(f"{tool} {profile} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -117,10 +117,15 @@ def test_pds_one_sided_exclusion_rewards_constant_prediction(cal):
     per = t.groupby(["scenario", "replicate", "predictor", "metric"])["value"].mean().unstack("metric")
     # without exclusion a constant prediction gets exactly (N+1)/(2N) (ranks 0..N-1 once each)
     np.testing.assert_allclose(per["pds_l1_include"], chance, atol=1e-12)
-    # one-sided exclusion: the constant prediction's own target is dropped only from its
-    # own distance, which favours it
-    assert (per["discrimination_score_l1"] > chance).mean() >= 0.9
-    assert per["discrimination_score_l1"].mean() > chance + 0.05
+    # one-sided exclusion: a constant prediction's own target gene is dropped from its
+    # distance to its own perturbation (where the knockdown sits) and not from the others,
+    # which favours it wherever the knockdown is real
+    strong = per.loc["sparse_strong", "discrimination_score_l1"]
+    assert (strong >= chance).all() and (strong > chance).mean() >= 0.75, strong
+    assert strong.mean() > chance + 0.01
+    # on noise-only data the targets do not move, and the bias disappears
+    noise = per.loc["noise_only", "discrimination_score_l1"]
+    assert abs(noise.mean() - chance) < abs(strong.mean() - chance)
 
 
 R_DELTA_COR = """

@@ -281,3 +281,21 @@ def test_threads_give_identical_results():
     b = deseq(ds, n_jobs=2)
     np.testing.assert_array_equal(a.matrices["log2fc"], b.matrices["log2fc"])
     np.testing.assert_array_equal(a.matrices["padj"], b.matrices["padj"])
+
+
+def test_lowess_rows_matches_r_lowess(rscript, tmp_path):
+    from simpert.de._native_filtering import lowess_rows
+
+    rng = np.random.default_rng(8)
+    theta = np.linspace(0.1, 0.95, 50)
+    Y = np.cumsum(rng.integers(0, 30, (6, 50)), axis=1)[:, ::-1].astype(float) + rng.normal(0, 40, (6, 50))
+    Y[2, 10] = 1e4  # an outlier: robustness weights matter
+    np.savetxt(tmp_path / "y.csv", Y, delimiter=",")
+    code = (f'Y <- as.matrix(read.csv("{tmp_path / "y.csv"}", header = FALSE)); '
+            'th <- seq(0.1, 0.95, length = 50); '
+            'out <- t(apply(Y, 1, function(y) lowess(th, y, f = 1/5)$y)); '
+            f'write.csv(out, "{tmp_path / "r.csv"}", row.names = FALSE)')
+    out = subprocess.run([rscript, "-e", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    ref = np.loadtxt(tmp_path / "r.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(lowess_rows(theta, Y), ref, atol=1e-8)

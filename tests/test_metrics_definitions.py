@@ -106,7 +106,6 @@ def test_pereggrn_distance_in_pca_matches_sklearn():
 
 def test_cell_label_accuracy_perfect_and_labels():
     inp = make_input(N_train=20)
-    perfect = MetricInput(**{**inp.__dict__, "pred": inp.real.copy()}) if False else None
     import dataclasses
     perfect = dataclasses.replace(inp, pred=inp.real.copy())
     assert np.all(get("pereggrn_cell_label_accuracy").fn(perfect) == 1.0)

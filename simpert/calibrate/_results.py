@@ -77,6 +77,9 @@ class CalibrationResult:
         Where the tasks ran.
     wall_time : float
         Seconds the run took.
+    timings : DataFrame
+        Per task: ``scenario``, ``replicate``, ``wall_s`` and ``cpu_s`` (CPU seconds of the
+        process that ran it: a load-independent measure of the work).
     """
 
     table: pd.DataFrame
@@ -88,6 +91,7 @@ class CalibrationResult:
     seed: dict = field(default_factory=dict)
     executor: str = "serial"
     wall_time: float = float("nan")
+    timings: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def summary(self) -> "CalibrationSummary":
         """Calibration statistics per metric and scenario.

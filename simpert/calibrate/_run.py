@@ -176,6 +176,7 @@ def _run_task(scenario: Scenario, replicate: int, seed: tuple, predictors: tuple
     Returns the tidy scores and a list of (metric, scenario, replicate, message) for the
     metrics that raised.
     """
+    t_wall, t_cpu = time.perf_counter(), time.process_time()
     entropy, spawn_key = seed
     ss = np.random.SeedSequence(entropy, spawn_key=tuple(spawn_key))
     sim_ss, split_ss, pred_ss = ss.spawn(3)
@@ -223,7 +224,8 @@ def _run_task(scenario: Scenario, replicate: int, seed: tuple, predictors: tuple
         table["value"] = table["value"].astype(np.float64)
     else:
         table = pd.DataFrame({c: [] for c in TABLE_COLUMNS})
-    return table, errors
+    timing = (scenario.name, int(replicate), time.perf_counter() - t_wall, time.process_time() - t_cpu)
+    return table, errors, timing
 
 
 def calibrate(
@@ -312,13 +314,14 @@ def calibrate(
     t0 = time.perf_counter()
     results = run_tasks(_run_task, tasks, executor=executor, n_jobs=n_jobs, client=client)
     wall = time.perf_counter() - t0
-    tables = [t for t, _ in results if len(t)]
+    tables = [t for t, _, _ in results if len(t)]
     if tables:
         table = pd.concat(tables, ignore_index=True)
     else:
         table = pd.DataFrame({c: pd.Series(dtype=float if c == "value" else object) for c in TABLE_COLUMNS})
     table["replicate"] = table["replicate"].astype(np.int64)
-    errs = [e for _, el in results for e in el]
+    errs = [e for _, el, _ in results for e in el]
+    timings = pd.DataFrame([tm for _, _, tm in results], columns=["scenario", "replicate", "wall_s", "cpu_s"])
     if errs:
         raw = pd.DataFrame(errs, columns=["metric", "scenario", "replicate", "message"])
         errors = (raw.groupby(["metric", "scenario"], sort=False)
@@ -336,4 +339,5 @@ def calibrate(
         seed=seed_record(root),
         executor=executor,
         wall_time=wall,
+        timings=timings,
     )

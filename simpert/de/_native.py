@@ -71,7 +71,7 @@ def _n_jobs(n_jobs) -> int:
     return max(1, int(n_jobs))
 
 
-def _blocks(n: int, n_samples: int, target: int = 2_000_000) -> list[slice]:
+def _blocks(n: int, n_samples: int, target: int = 250_000) -> list[slice]:
     size = max(16, min(n, target // max(n_samples, 1)))
     return [slice(s, min(n, s + size)) for s in range(0, n, size)]
 

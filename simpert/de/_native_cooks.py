@@ -78,7 +78,8 @@ def robust_disp(norm: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.n
 def cooks_distance(y, mu, H, alpha_rob, p: int) -> np.ndarray:
     """Cook's distance of every count (genes x samples)."""
     V = mu + alpha_rob[:, None] * mu ** 2
-    return (y - mu) ** 2 / V / p * H / (1.0 - H) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):  # h = 1 for a single-sample level, as in R
+        return (y - mu) ** 2 / V / p * H / (1.0 - H) ** 2
 
 
 def max_cooks(cooks: np.ndarray, sizes: np.ndarray) -> np.ndarray:

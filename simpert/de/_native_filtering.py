@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bh", "independent_filtering"]
+__all__ = ["bh", "independent_filtering", "lowess_rows"]
 
 
 def bh(p: np.ndarray) -> np.ndarray:
@@ -44,18 +44,132 @@ def bh(p: np.ndarray) -> np.ndarray:
     return out.reshape(shape)
 
 
-def _choose(num_rej: np.ndarray, theta: np.ndarray) -> int:
-    if num_rej.max() <= 10:
-        return 0
-    from statsmodels.nonparametric.smoothers_lowess import lowess
+def _sweep(x: np.ndarray, ns: int, delta: float):
+    """The points R's ``clowess`` estimates, their windows, and how the rest are filled."""
+    n = x.size
+    est, windows, fill = [], [], []
+    nleft, nright, last, i = 0, ns - 1, -1, 0
+    while True:
+        if nright < n - 1 and x[i] - x[nleft] > x[nright + 1] - x[i]:
+            nleft += 1
+            nright += 1
+            continue
+        est.append(i)
+        windows.append(nleft)
+        if last < i - 1:
+            fill.append((last, i))
+        last = i
+        cut = x[last] + delta
+        j = last + 1
+        while j < n:
+            if x[j] > cut:
+                break
+            if x[j] == x[last]:
+                fill.append((-1 - last, j))  # tie: copy
+                last = j
+            j += 1
+        i = max(last + 1, j - 1)
+        if last >= n - 1:
+            break
+    return est, windows, fill
 
-    fit = lowess(num_rej.astype(float), theta, frac=0.2, it=3, delta=0.01 * (theta[-1] - theta[0]),
-                 return_sorted=False)
-    pos = num_rej > 0
-    resid = num_rej[pos] - fit[pos] if pos.any() else np.zeros(1)
-    thresh = fit.max() - np.sqrt(np.mean(resid ** 2))
-    above = np.flatnonzero(num_rej > thresh)
-    return int(above[0]) if above.size else 0
+
+def lowess_rows(x: np.ndarray, Y: np.ndarray, *, f: float = 0.2, nsteps: int = 3, delta: float | None = None):
+    """R's ``lowess`` (``clowess``) applied to every row of ``Y`` against the shared, sorted ``x``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n,)
+        Sorted abscissae.
+    Y : ndarray, shape (k, n)
+        Ordinates, one series per row.
+    f : float, default 0.2
+        Smoother span.
+    nsteps : int, default 3
+        Robustness iterations.
+    delta : float, optional
+        Default ``0.01 * (max(x) - min(x))``.
+
+    Returns
+    -------
+    ndarray, shape (k, n)
+        Fitted values.
+    """
+    x = np.asarray(x, dtype=float)
+    Y = np.atleast_2d(np.asarray(Y, dtype=float))
+    k, n = Y.shape
+    rng_x = x[-1] - x[0]
+    if delta is None:
+        delta = 0.01 * rng_x
+    ns = max(2, min(n, int(f * n + 1e-7)))
+    est, lefts, fill = _sweep(x, ns, delta)
+    # base (tricube) weights of each estimated point
+    B = np.zeros((len(est), n))
+    H = np.zeros(len(est))
+    for r, (i, nl) in enumerate(zip(est, lefts)):
+        h = max(x[i] - x[nl], x[min(nl + ns - 1, n - 1)] - x[i])
+        H[r] = h
+        d = np.abs(x - x[i])
+        w = np.where(d <= 0.001 * h, 1.0, (1.0 - (d / h) ** 3) ** 3) if h > 0 else np.ones(n)
+        keep = (np.arange(n) >= nl) & (d <= 0.999 * h)
+        B[r] = np.where(keep, w, 0.0)
+    xs = x[est]
+    rw = np.ones((k, n))
+    ys = Y.copy()
+    active = np.ones(k, dtype=bool)
+    for it in range(nsteps + 1):
+        W = B[None, :, :] * rw[:, None, :]
+        a = W.sum(axis=2)
+        ok = a > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            W = W / a[:, :, None]
+            xa = (W * x[None, None, :]).sum(axis=2)
+            c = (W * (x[None, None, :] - xa[:, :, None]) ** 2).sum(axis=2)
+            slope = (H[None, :] > 0) & (np.sqrt(c) > 0.001 * rng_x)
+            b = np.where(slope, (xs[None, :] - xa) / c, 0.0)
+            W = W * np.where(slope[:, :, None], b[:, :, None] * (x[None, None, :] - xa[:, :, None]) + 1.0, 1.0)
+            fit_e = np.where(ok, (W * Y[:, None, :]).sum(axis=2), Y[:, est])
+        new = np.empty_like(Y)
+        new[:, est] = fit_e
+        for last, i in fill:
+            if last < 0:
+                new[:, i] = new[:, -1 - last]
+            else:
+                for j in range(last + 1, i):
+                    al = (x[j] - x[last]) / (x[i] - x[last])
+                    new[:, j] = al * new[:, i] + (1 - al) * new[:, last]
+        ys = np.where(active[:, None], new, ys)
+        if it == nsteps:
+            break
+        res = Y - ys
+        sc = np.abs(res).mean(axis=1)
+        cmad = 6.0 * np.median(np.abs(res), axis=1)
+        active &= ~(cmad < 1e-7 * sc)
+        if not active.any():
+            break
+        r = np.abs(res)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rw_new = np.where(r <= 0.001 * cmad[:, None], 1.0,
+                              np.where(r <= 0.999 * cmad[:, None], (1.0 - (r / cmad[:, None]) ** 2) ** 2, 0.0))
+        rw = np.where(active[:, None], rw_new, rw)
+    return ys
+
+
+def _choose_all(num_rej: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """DESeq2's choice of the filter threshold for every contrast (row of ``num_rej``)."""
+    j = np.zeros(num_rej.shape[0], dtype=int)
+    rows = np.flatnonzero(num_rej.max(axis=1) > 10)
+    if rows.size == 0:
+        return j
+    nr = num_rej[rows].astype(float)
+    fit = lowess_rows(theta, nr, f=0.2, nsteps=3)
+    pos = nr > 0
+    sq = np.where(pos, (nr - fit) ** 2, 0.0)
+    rms = np.sqrt(sq.sum(axis=1) / np.maximum(pos.sum(axis=1), 1))
+    thresh = fit.max(axis=1) - rms
+    above = nr > thresh[:, None]
+    j[rows] = np.where(above.any(axis=1), np.argmax(above, axis=1), 0)
+    return j
 
 
 def independent_filtering(pvalues: np.ndarray, filter_stat: np.ndarray, *, alpha: float = 0.1,
@@ -105,6 +219,6 @@ def independent_filtering(pvalues: np.ndarray, filter_stat: np.ndarray, *, alpha
             with np.errstate(divide="ignore", invalid="ignore"):
                 crit = use_k & ((n_i[:, None] / rank) * ps_k < alpha)
             num_rej[:, i] = np.where(crit, rank, 0).max(axis=1)
-    j = np.array([_choose(num_rej[c], theta) for c in range(k)], dtype=int)
+    j = _choose_all(num_rej, theta)
     masked = np.where(level[None, :] > j[:, None], pvalues, np.nan)
     return bh(masked), cutoffs[j]

@@ -117,7 +117,9 @@ def wilcoxon(
         log-normalised. ``True`` always normalises, ``False`` never does.
     target_sum : float, optional
         Normalisation total; default the median cell total (scanpy's and cell-eval's
-        default). The p-values do not depend on it (ranks are unchanged); the fold changes do.
+        default). The fold changes depend on it; the p-values do not, except through
+        floating-point rounding of values that tie exactly (ties are taken as the floats
+        compare, as in cell-eval).
 
     Returns
     -------
@@ -195,7 +197,7 @@ def wilcoxon(
     grp = cg[r]
     sel = grp >= 0
     r, j, v, grp = r[sel], j[sel], v[sel], grp[sel]
-    order = np.lexsort((v, j))
+    order = np.lexsort((grp, v, j))  # by gene, then value, then group
     j, v, grp = j[order], v[order], grp[order]
     new = np.ones(j.size, dtype=bool)
     if j.size > 1:
@@ -231,9 +233,13 @@ def wilcoxon(
     tie_c = np.bincount(gene_of_slot, weights=f(cc).astype(np.float64), minlength=G)
     tie = np.broadcast_to(tie_c, (P, G)).astype(np.float64)
     if kp.size:
-        pk, cp = np.unique(gp * np.int64(S) + kp, return_counts=True)
-        slot = pk % S
-        pp = pk // S
+        # entries are sorted by (slot, group): runs of equal (slot, group) are contiguous
+        start = np.ones(kp.size, dtype=bool)
+        start[1:] = (kp[1:] != kp[:-1]) | (gp[1:] != gp[:-1])
+        first_idx = np.flatnonzero(start)
+        cp = np.diff(np.append(first_idx, kp.size))
+        slot = kp[first_idx]
+        pp = gp[first_idx]
         delta = (f(cc[slot] + cp) - f(cc[slot])).astype(np.float64)
         tie = tie + np.bincount(pp * G + gene_of_slot[slot], weights=delta,
                                 minlength=P * G).reshape(P, G)

@@ -115,7 +115,7 @@ def _weights(kind, adata, split, test, genes, target_sum):
     return w if kind == "all" else w.mean(axis=0)
 
 
-def _de_for(de, key, adata_like, control, perturbations, genes, what):
+def _de_for(de, key, adata_like, control, perturbations, genes, what, target_sum=DEFAULT_TARGET_SUM):
     if de is not None:
         if not isinstance(de, Mapping):
             raise TypeError(f"parameter 'de' must be a mapping of tables ('real' and one per predictor); got {type(de).__name__}")
@@ -131,7 +131,7 @@ def _de_for(de, key, adata_like, control, perturbations, genes, what):
         ) from None
     if adata_like is None:
         raise ValueError(f"DE-based metrics need predicted cells; prediction {what!r} has no .cells")
-    res = wilcoxon(adata_like, control=control)
+    res = wilcoxon(adata_like, control=control, normalize=True, target_sum=target_sum)
     table = getattr(res, "table", res)
     return de_table(table, perturbations, genes)
 
@@ -272,7 +272,6 @@ def score(preds, adata, split, *, metrics, target: str | None = None, reference=
     preds = _as_predictions(preds)
     if len(preds) == 0:
         raise ValueError("parameter 'preds' must hold at least one prediction; got none")
-    check("adata", adata, Instance((object,)))
     if not hasattr(adata, "obs") or "perturbation" not in adata.obs:
         raise ValueError("parameter 'adata' must be an AnnData with obs['perturbation']; got none")
     check("split", split, Instance((Split,)))
@@ -308,14 +307,14 @@ def score(preds, adata, split, *, metrics, target: str | None = None, reference=
     if any(m.uses_weights for m in ms):
         w_res = weights if not isinstance(weights, str) else _weights(weights, adata, split, test, genes, target_sum)
     real_cells = _cells(adata, test, split.control, target_sum) if "cells" in needs else None
-    de_real = _de_for(de, "real", adata, split.control, test, genes, "real") if "de" in needs else None
+    de_real = _de_for(de, "real", adata, split.control, test, genes, "real", target_sum) if "de" in needs else None
 
     frames = []
     for name, pred in preds.items():
         base = build_input(pred, adata, split, profiles=profiles, target_sum=target_sum, options=options)
         extra = {"weights": w_res, "de_real": de_real, "real_cells": real_cells}
         if "de" in needs:
-            extra["de_pred"] = _de_for(de, name, pred.cells, split.control, test, genes, name)
+            extra["de_pred"] = _de_for(de, name, pred.cells, split.control, test, genes, name, target_sum)
         if "cells" in needs:
             if pred.cells is None:
                 raise ValueError(f"metrics that need cells require predicted cells; prediction {name!r} has no .cells")

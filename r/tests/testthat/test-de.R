@@ -1,7 +1,7 @@
 test_that("run_de (native engine) agrees with R DESeq2 on a simulated pseudobulk screen", {
   need_cli()
   skip_if_not_installed("DESeq2")
-  se <- simulate_screen(tiny_scenario(), params = list(n_genes = 80L, n_replicates = 3L),
+  se <- simulate_screen(tiny_scenario(), params = list(n_genes = 80L, n_replicates = 3L, mean_scale = 20),
                         seed = 7, pseudobulk = TRUE)
   res <- run_de(se, backend = "native", shrink = TRUE)
   expect_true(all(c("perturbation", "gene", "base_mean", "log2fc", "lfc_se", "pvalue", "padj",
