@@ -16,7 +16,7 @@ export MPLBACKEND := Agg
 FAST ?=
 JOBS ?= 2
 
-.PHONY: all test test-python test-r figures vignettes bench r-deps venv clean help golden
+.PHONY: all test test-python test-r check-r figures vignettes bench r-deps venv clean help golden
 
 help:
 	@echo "make figures [FAST=1]  regenerate the paper figures into paper_figures/out"
@@ -24,6 +24,7 @@ help:
 	@echo "make vignettes         render the vignettes to HTML in vignettes/_build"
 	@echo "make bench             run the benchmarks (--quick)"
 	@echo "make golden            re-make the R DESeq2 golden files"
+	@echo "make check-r           R CMD check of the R package in r/"
 
 r-deps:
 	@bash tools/install_r.sh
@@ -50,6 +51,11 @@ test-python: $(STAMP) r-deps
 test-r: $(R_STAMP)
 	Rscript -e 'res <- testthat::test_dir("r/tests/testthat", package = "simpert", load_package = "installed", reporter = "summary", stop_on_failure = TRUE)'
 
+check-r: $(R_STAMP)
+	rm -rf .rcheck && mkdir -p .rcheck
+	cd .rcheck && R CMD build --no-build-vignettes ../r >/dev/null && \
+	  _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual simpert_*.tar.gz
+
 figures: $(STAMP) r-deps
 	$(PY) -m paper_figures $(if $(FAST),--fast,) --jobs $(JOBS)
 
@@ -63,4 +69,4 @@ golden: $(STAMP) r-deps
 	Rscript tests/golden/make_golden.R tests/golden
 
 clean:
-	rm -rf $(VENV) $(RLIB) paper_figures/out paper_figures/cache vignettes/_build
+	rm -rf $(VENV) $(RLIB) .rcheck paper_figures/out paper_figures/cache vignettes/_build

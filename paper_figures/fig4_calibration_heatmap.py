@@ -223,8 +223,9 @@ def plot(tables):
         ax.set_title(titles[stat], fontsize=9, pad=8, loc="left")
         if _NULL in summ.scenarios:
             ax.axvline(summ.scenarios.index(_NULL) + 0.5, color="k", lw=1.6)
-        cax = fig.add_subplot(gs[1, k + 1]).inset_axes([0.2, 0.35, 0.6, 0.3])
-        fig.axes[-2].set_axis_off()
+        slot = fig.add_subplot(gs[1, k + 1])
+        slot.set_axis_off()
+        cax = slot.inset_axes([0.2, 0.35, 0.6, 0.3])
         fig.colorbar(im, cax=cax, orientation="horizontal").set_label(cbar_labels[stat], fontsize=7)
         cax.tick_params(labelsize=6)
     ax = axes[4]
@@ -234,8 +235,9 @@ def plot(tables):
     ax.set_yticks(y, [""] * n_rows)
     ax.set_title("d  what a baseline or a hack earns\n(as a fraction of the truth; red = a lot)", fontsize=9,
                  pad=8, loc="left")
-    cax = fig.add_subplot(gs[1, 4]).inset_axes([0.1, 0.35, 0.8, 0.3])
-    fig.axes[-2].set_axis_off()
+    slot = fig.add_subplot(gs[1, 4])
+    slot.set_axis_off()
+    cax = slot.inset_axes([0.1, 0.35, 0.8, 0.3])
     fig.colorbar(im, cax=cax, orientation="horizontal").set_label("earned / truth's", fontsize=7)
     cax.tick_params(labelsize=6)
     fig.add_subplot(gs[1, 0]).set_axis_off()

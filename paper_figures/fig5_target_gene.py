@@ -6,14 +6,16 @@ specific effects as for most perturbations of a genome-wide screen: 2% of genes,
 real screens, targets are expressed genes). Four views:
 
 a: the perturbation discrimination score (PDS, cell-eval's ``discrimination_score_l1``) of a
-   constant prediction (the mean baseline) against the number N of perturbations ranked:
+   constant prediction (the mean baseline) against the number N of perturbations ranked
+   (300 genes):
    with the target kept it is exactly ``(N + 1) / (2N)``; cell-eval's one-sided exclusion
    (the predicted perturbation's target is dropped from all its distances) lifts it, the
    more so the fewer genes are scored; pairwise exclusion (both targets dropped) lowers
    it; Kernfeld's fair pairwise retrieval (genes i and j dropped from both distances of
    each comparison) stays at its null 0.5.
-b: why: per perturbation, the lift of the constant prediction's PDS by one-sided exclusion
-   against the target's share of the observed delta (L1).
+b: the size of that bias at N = 20 against the number of genes scored, for the l1, l2 and
+   cosine distances: the target is a larger share of a short delta vector, and a still
+   larger share of its squared norm.
 c: the reward hacker ``target_only`` (control with only the target gene set to its true
    value): its gain over the control baseline, as a fraction of the oracle's gain, under
    each target-gene option.
@@ -40,6 +42,12 @@ VARIANTS = {  # label -> (metric, target option)
     "PDS, pairwise exclusion": ("discrimination_score_l1", "pairwise"),
     "fair pairwise retrieval (Kernfeld)": ("fair_retrieval", "pairwise"),
 }
+DISTANCE_VARIANTS = {
+    "PDS l2, one-sided exclusion": ("discrimination_score_l2", "exclude"),
+    "PDS cosine, one-sided exclusion": ("discrimination_score_cosine", "exclude"),
+}
+N_BIAS = 20  # panel b: perturbations ranked
+G_MAIN = 300  # panel a: genes scored
 GAIN_METRICS = {
     "pearson_delta": "Pearson of deltas",
     "pereggrn_pearson_top_n": "Pearson, top-20 genes",
@@ -77,7 +85,10 @@ def _null_curve(G: int, rep: int, ss: np.random.SeedSequence, fast: bool) -> pd.
     for N in ((2, 5, 10, 20, 40) if fast else (2, 3, 5, 10, 20, 30, 40)):
         for _ in range(15 if fast else 60):
             idx = np.sort(gen.choice(n_test, N, replace=False))
-            for label, (metric, target) in VARIANTS.items():
+            variants = dict(VARIANTS)
+            if N == N_BIAS:
+                variants.update(DISTANCE_VARIANTS)
+            for label, (metric, target) in variants.items():
                 inp = dataclasses.replace(_subset(base, idx), target=target)
                 val = np.asarray(sp.metrics.get(metric).fn(inp), float)
                 rows.append({"G": G, "replicate": rep, "N": N, "variant": label, "value": float(np.mean(val))})
@@ -98,20 +109,11 @@ def _main_screen(rep: int, ss: np.random.SeedSequence, fast: bool):
         frames.append(sc)
     scores = pd.concat(frames, ignore_index=True)
     scores["replicate"], scores["G"], scores["N"] = rep, G, len(split.test)
-    # b: target share of each observed delta, and the one-sided PDS of the constant prediction
-    base = sp.metrics.build_input(preds["mean"], adata, split)
-    d = np.abs(base.real - base.real_control)
-    t = base.targets
-    share = d[np.arange(len(t)), t] / d.sum(axis=1)
-    mech = pd.DataFrame({"replicate": rep, "perturbation": list(base.perturbations), "target_share": share})
-    for opt in ("include", "exclude"):
-        mech[f"pds_{opt}"] = np.asarray(sp.metrics.get("discrimination_score_l1").fn(
-            dataclasses.replace(base, target=opt)), float)
-    return scores, mech
+    return scores
 
 
 def compute(*, fast: bool, rng) -> dict[str, pd.DataFrame]:
-    """Null curves (panel a), the per-perturbation mechanism (b) and scores under every option (c, d)."""
+    """Null curves (panels a, b) and scores of every predictor under every option (c, d)."""
     n_rep = 1 if fast else 4
     genes = (100, 300, 1000) if fast else (100, 300, 1000, 3000)
     s_null, s_main = np.random.SeedSequence(rng).spawn(2)
@@ -119,8 +121,7 @@ def compute(*, fast: bool, rng) -> dict[str, pd.DataFrame]:
     null = pd.concat([_null_curve(G, r, seeds[i * n_rep + r], fast) for i, G in enumerate(genes) for r in range(n_rep)],
                      ignore_index=True)
     main = [_main_screen(r, s, fast) for r, s in enumerate(s_main.spawn(n_rep))]
-    return {"null": null, "scores": pd.concat([m[0] for m in main], ignore_index=True),
-            "mechanism": pd.concat([m[1] for m in main], ignore_index=True)}
+    return {"null": null, "scores": pd.concat(main, ignore_index=True)}
 
 
 # ---------------------------------------------------------------------------------------- tables
@@ -158,50 +159,52 @@ def _retrieval(scores: pd.DataFrame) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------- plot
 def plot(tables):
-    """Four panels: null curves, mechanism, reward-hacker gains, retrieval above null."""
+    """Four panels: null curves vs N and vs G, reward-hacker gains, retrieval above null."""
     import matplotlib.pyplot as plt
 
-    null, scores, mech = tables["null"], tables["scores"], tables["mechanism"]
-    fig, axes = plt.subplots(1, 4, figsize=(21, 5.0), gridspec_kw={"width_ratios": [1.1, 0.9, 1.2, 1.2]})
+    null, scores = tables["null"], tables["scores"]
+    fig, axes = plt.subplots(1, 4, figsize=(21, 5.0), gridspec_kw={"width_ratios": [1.0, 1.0, 1.2, 1.2]})
     # a
     ax = axes[0]
-    Ns = np.sort(null["N"].unique())
+    m = null.groupby(["variant", "G", "N"])["value"].mean().reset_index()
+    sub = m[m["G"] == G_MAIN]
+    Ns = np.sort(sub["N"].unique())
     grid = np.linspace(Ns.min(), Ns.max(), 200)
     ax.plot(grid, (grid + 1) / (2 * grid), color="k", lw=1.5, label="theory (N+1)/2N")
-    ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
-    m = null.groupby(["variant", "G", "N"])["value"].mean().reset_index()
-    Gs = sorted(m["G"].unique())
-    reds = plt.cm.Reds(np.linspace(0.45, 0.95, len(Gs)))
-    blues = plt.cm.Blues(np.linspace(0.45, 0.95, len(Gs)))
-    kept = m[m["variant"] == "PDS, target kept"].groupby("N")["value"].mean()
-    ax.plot(kept.index, kept.values, "o", color="k", ms=5, label="PDS, target kept (all G)")
-    for j, G in enumerate(Gs):
-        d = m[(m["variant"] == "PDS, one-sided exclusion (cell-eval)") & (m["G"] == G)]
-        ax.plot(d["N"], d["value"], "o-", color=reds[j], ms=4, label=f"PDS, one-sided exclusion, G = {G}")
-    for j, G in enumerate(Gs):
-        d = m[(m["variant"] == "PDS, pairwise exclusion") & (m["G"] == G)]
-        ax.plot(d["N"], d["value"], "s--", color=blues[j], ms=3, lw=1, label=f"PDS, pairwise exclusion, G = {G}")
-    fair = m[m["variant"] == "fair pairwise retrieval (Kernfeld)"].groupby("N")["value"].mean()
-    ax.plot(fair.index, fair.values, "D-", color="C2", ms=4, label="fair pairwise retrieval (all G)")
+    styles = {"PDS, target kept": ("o", "none", "k"), "PDS, one-sided exclusion (cell-eval)": ("o", "-", "C3"),
+              "PDS, pairwise exclusion": ("s", "--", "C0"), "fair pairwise retrieval (Kernfeld)": ("D", "-", "C2")}
+    for label, (mk, ls, col) in styles.items():
+        d = sub[sub["variant"] == label].sort_values("N")
+        ax.plot(d["N"], d["value"], marker=mk, ls=ls, color=col, ms=5, label=label)
     ax.set_xscale("log")
     ax.set_xticks(Ns, [str(n) for n in Ns])
     ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.set_xlabel("perturbations ranked N")
-    ax.set_ylabel("mean score of a constant prediction (mean baseline)")
+    ax.set_ylabel(f"mean score of a constant prediction (mean baseline), G = {G_MAIN}")
     ax.set_title("a  A constant prediction should sit at the null;\n    one-sided exclusion lifts it above", fontsize=10,
                  loc="left")
-    ax.legend(frameon=False, fontsize=6.5, loc="upper right")
+    ax.legend(frameon=False, fontsize=7.5, loc="upper right")
     # b
     ax = axes[1]
-    lift = mech["pds_exclude"] - mech["pds_include"]
-    ax.scatter(mech["target_share"], lift, s=12, color="C3", alpha=0.8)
+    d = m[m["N"] == N_BIAS]
+    theory = (N_BIAS + 1) / (2 * N_BIAS)
+    styles = {"PDS l2, one-sided exclusion": ("^", "-", "C4", "l2, one-sided"),
+              "PDS, one-sided exclusion (cell-eval)": ("o", "-", "C3", "l1, one-sided (cell-eval)"),
+              "PDS cosine, one-sided exclusion": ("v", "-", "C5", "cosine, one-sided"),
+              "PDS, target kept": ("o", "none", "k", "l1, target kept"),
+              "PDS, pairwise exclusion": ("s", "--", "C0", "l1, pairwise")}
+    for label, (mk, ls, col, short) in styles.items():
+        e = d[d["variant"] == label].sort_values("G")
+        ax.plot(e["G"], e["value"] - theory, marker=mk, ls=ls, color=col, ms=5, label=short)
     ax.axhline(0, color="k", lw=0.8)
-    rho = pd.Series(mech["target_share"]).corr(lift, method="spearman")
     ax.set_xscale("log")
-    ax.set_xlabel("target gene's share of the observed |delta| (L1 over genes)")
-    ax.set_ylabel("PDS lift from one-sided exclusion\n(constant prediction, per perturbation)")
-    ax.set_title(f"b  The lift goes to perturbations whose\n    target dominates their delta (Spearman {rho:.2f})",
-                 fontsize=10, loc="left")
+    Gs = np.sort(d["G"].unique())
+    ax.set_xticks(Gs, [str(g) for g in Gs])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.set_xlabel("genes scored G")
+    ax.set_ylabel(f"PDS of a constant prediction minus (N+1)/2N, N = {N_BIAS}")
+    ax.set_title("b  The bias grows as fewer genes are scored,\n    most for the l2 distance", fontsize=10, loc="left")
+    ax.legend(frameon=False, fontsize=7.5, loc="upper right")
     # c
     ax = axes[2]
     gains = _gains(scores)
@@ -217,6 +220,8 @@ def plot(tables):
     ax.set_title("c  The reward hacker (control + true target level)\n    is paid only when the target is kept",
                  fontsize=10, loc="left")
     ax.legend(frameon=False, fontsize=7.5, loc="upper right")
+    ax.text(0.6, 0.62, "every option but 'target kept':\nexactly 0 for every metric", transform=ax.transAxes,
+            ha="center", fontsize=8, color="0.3")
     # d
     ax = axes[3]
     ret = _retrieval(scores)
@@ -241,39 +246,40 @@ def plot(tables):
 
 def caption(tables) -> str:
     """Key numbers of the run."""
-    null, scores, mech = tables["null"], tables["scores"], tables["mechanism"]
+    null, scores = tables["null"], tables["scores"]
     m = null.groupby(["variant", "G", "N"])["value"].mean()
-    N0 = 20 if 20 in null["N"].values else int(null["N"].max())
+    N0 = N_BIAS
     theory = (N0 + 1) / (2 * N0)
     Gs = sorted(null["G"].unique())
-    kept = null[(null["variant"] == "PDS, target kept") & (null["N"] == N0)]["value"]
+    kept = null[(null["variant"] == "PDS, target kept")]
+    kept_err = (kept["value"] - (kept["N"] + 1) / (2 * kept["N"])).abs().max()
     ex = ", ".join(f"{m[('PDS, one-sided exclusion (cell-eval)', G, N0)]:.3f} (G = {G})" for G in Gs)
+    l2 = ", ".join(f"{m[('PDS l2, one-sided exclusion', G, N0)]:.3f}" for G in Gs)
     pw = ", ".join(f"{m[('PDS, pairwise exclusion', G, N0)]:.3f}" for G in Gs)
     fair = null[null["variant"] == "fair pairwise retrieval (Kernfeld)"]["value"]
-    rho = mech["target_share"].corr(mech["pds_exclude"] - mech["pds_include"], method="spearman")
     g = _gains(scores).set_index(["option", "metric"])["fraction"]
     ret = _retrieval(scores).set_index(["variant", "predictor"])["above_null"]
     n_rep = scores["replicate"].nunique()
     N_main = int(scores["N"].iloc[0])
     fair_lbl, one_lbl = "fair pairwise retrieval (Kernfeld)", "PDS, one-sided exclusion (cell-eval)"
-    others = [v for (opt, _), v in g.items() if opt != "include"]
+    others = np.asarray([v for (opt, _), v in g.items() if opt != "include"], float)
     order = sorted(("oracle", "technical_duplicate", "ladder(0.5)"), key=lambda p: -ret[(fair_lbl, p)])
     return (
         "CRISPRi pseudobulk screens (30 cells per perturbation, 10% escapers, 2% of genes changed by each "
         "perturbation with median |log2FC| 0.5, gene means Gamma(1, 5)). "
-        f"a: PDS of the mean baseline (a constant prediction) at N = {N0} perturbations: with the target gene kept "
-        f"it is {kept.mean():.4f} on every subset (theory (N+1)/2N = {theory:.4f}, max |diff| "
-        f"{(kept - theory).abs().max():.1e}); cell-eval's one-sided exclusion lifts it to {ex}; pairwise exclusion "
-        f"lowers it to {pw}; Kernfeld's fair pairwise retrieval gives {fair.mean():.4f} "
+        f"a, b: the PDS of the mean baseline (a constant prediction) with the target gene kept equals (N+1)/2N on "
+        f"every random subset of N perturbations (max |diff| {kept_err:.1e}); at N = {N0} (null {theory:.4f}) "
+        f"cell-eval's one-sided exclusion lifts it to {ex} with the l1 distance and to {l2} with l2; pairwise "
+        f"exclusion lowers it to {pw}. Kernfeld's fair pairwise retrieval gives {fair.mean():.4f} "
         f"(range {fair.min():.3f}-{fair.max():.3f} over all N and G). "
-        f"b: per perturbation, the lift of the constant prediction's PDS by one-sided exclusion rises with the "
-        f"target's share of the observed delta (Spearman {rho:.2f}). c: the target-only reward hacker (control with the target gene at its "
-        f"true level) earns {100 * g[('include', 'pearson_delta')]:.0f}% of the oracle's gain over control in Pearson "
-        f"of deltas, {100 * g[('include', 'pereggrn_pearson_top_n')]:.0f}% in Pearson over the top-20 genes, "
-        f"{100 * g[('include', 'mse')]:.1f}% in MSE and {100 * g[('include', 'discrimination_score_l1')]:.0f}% in PDS "
-        f"when the target is kept, and {100 * np.nanmax(np.abs(others)):.1g}% at most under exclusion or revelation. "
-        f"d: score above the null ({n_rep} screen(s), N = {N_main}): the mean baseline gets "
-        f"{ret[(one_lbl, 'mean')]:+.3f} PDS from one-sided exclusion and exactly {ret[(fair_lbl, 'mean')]:+.3f} in fair "
-        f"retrieval, target-only {ret[(fair_lbl, 'target_only')]:+.3f}; informative predictors in fair retrieval: "
-        + ", ".join(f"{p} {ret[(fair_lbl, p)]:+.3f}" for p in order) + "."
+        f"c: the target-only reward hacker (control with the target gene at its true level) earns "
+        f"{100 * g[('include', 'pearson_delta')]:.0f}% of the oracle's gain over control in Pearson of deltas, "
+        f"{100 * g[('include', 'pereggrn_pearson_top_n')]:.0f}% in Pearson over the top-20 genes, "
+        f"{100 * g[('include', 'mse')]:.0f}% in MSE, {100 * g[('include', 'discrimination_score_l1')]:.0f}% in PDS and "
+        f"{100 * g[('include', 'fair_retrieval')]:.0f}% in retrieval without exclusion when the target is kept; with "
+        f"one-sided or pairwise exclusion or the target revealed its gain is {100 * np.nanmax(np.abs(others)):.2g}% "
+        f"at most. d: scores above the null ({n_rep} screen(s), N = {N_main} held-out perturbations): the mean "
+        f"baseline gets {ret[(one_lbl, 'mean')]:+.3f} PDS from one-sided exclusion and {ret[(fair_lbl, 'mean')]:+.3f} "
+        f"in fair retrieval, target-only {ret[(fair_lbl, 'target_only')]:+.3f}; fair retrieval of the informative "
+        "predictors: " + ", ".join(f"{p} {ret[(fair_lbl, p)]:+.3f}" for p in order) + "."
     )

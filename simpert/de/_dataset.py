@@ -182,8 +182,6 @@ class DEDataset:
         samples = pd.Index([str(s) for s in obs.index])[perm]
         if samples.has_duplicates:
             samples = pd.Index([f"s{i}" for i in range(len(samples))])
-        if sizes.max() < 2:  # pragma: no cover - implied by the check above
-            fail("obs", "a design with at least one level with 2 or more samples", sizes.max())
         return cls(counts=np.ascontiguousarray(X[perm]), samples=samples, genes=genes,
                    levels=tuple(levels), level_of_sample=codes[perm], design=design)
 
@@ -221,12 +219,16 @@ class DEDataset:
             fail("layer", f"None or a layer of adata ({', '.join(adata.layers.keys())})", layer)
         if design not in adata.obs.columns:
             fail("design", f"a column of adata.obs ({', '.join(map(str, adata.obs.columns))})", design)
-        by = _pseudobulk_keys(adata.obs, design) if pseudobulk is None else (
-            (design, "replicate") if pseudobulk else None)
-        if pseudobulk and by is not None and "replicate" not in adata.obs.columns:
-            by = (design, "guide") if "guide" in adata.obs.columns else None
-            if by is None:
-                fail("pseudobulk", "False for an AnnData without 'replicate' or 'guide' columns", pseudobulk)
+        if pseudobulk is None:
+            by = _pseudobulk_keys(adata.obs, design)
+        elif pseudobulk:
+            extra = [c for c in ("replicate", "guide") if c in adata.obs.columns]
+            if not extra:
+                fail("pseudobulk", "False or None for an AnnData without 'replicate' or 'guide' columns",
+                     pseudobulk)
+            by = (design, extra[0])
+        else:
+            by = None
         if by is not None:
             adata = _sum_cells(adata, by, layer)
             layer = None

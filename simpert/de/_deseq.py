@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._validation import Instance, Integer, Interval, OneOf, check
+from .._validation import Instance, Integer, Interval, OneOf, check, fail
 from ._dataset import DEDataset, as_dataset
 from ._results import DEResults
 
@@ -162,9 +162,9 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
     if n_jobs == 0:
         check("n_jobs", n_jobs, Integer(1), Integer(high=-1))
     if shrink == "apeglm" and backend != "pydeseq2":
-        check("shrink", shrink, OneOf((None, "normal", "ash")))
+        fail("shrink", f"None, 'normal' or 'ash' with backend={backend!r} (apeglm needs backend='pydeseq2')", shrink)
     if shrink == "normal" and backend == "pydeseq2":
-        check("shrink", shrink, OneOf((None, "ash", "apeglm")))
+        fail("shrink", "None, 'ash' or 'apeglm' with backend='pydeseq2'", shrink)
     ds = as_dataset(adata, design=design, control=control)
     if backend == "native":
         res = _native(ds, alpha=alpha, shrink=shrink, cooks=cooks, independent_filter=independent_filter,

@@ -281,8 +281,8 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
     )
     if shrink == "normal":
         Yorig = np.ascontiguousarray(ds.counts.T)[nz]
-        bp = beta_prior_var(lfc[:, nz], bm_nz, dfit)
-        orig_nz = ~now_zero[nz]
+        keep = ~now_zero[nz]  # genes whose counts became all zero after replacement are left out
+        bp = beta_prior_var(lfc[:, nz][:, keep], bm_nz[keep], dfit[keep])
 
         def work(b):
             return shrink_normal(Yorig[b], sf, dfinal[b], starts, sizes, bp, eta[b])
@@ -296,6 +296,5 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
         se_s = np.full((P, G), np.nan)
         lfc_s[:, nz] = ls.T
         se_s[:, nz] = ss.T
-        del orig_nz
         fit.lfc_shrunk, fit.lfc_se_shrunk, fit.beta_prior_var = lfc_s, se_s, bp
     return fit

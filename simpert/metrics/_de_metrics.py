@@ -59,6 +59,33 @@ def _col(df, key):
     )
 
 
+def _codes(series, names) -> np.ndarray:
+    """Index of each value of a pandas or polars Series in ``names`` (-1 when absent).
+
+    Works on the distinct values only, so that long tables of repeated strings are never
+    turned into Python objects row by row.
+    """
+    target = pd.Index([str(x) for x in names])
+    if isinstance(series, pd.Series):
+        cat = pd.Categorical(series.astype(str))
+        lut = target.get_indexer(cat.categories)
+        return np.where(cat.codes >= 0, lut[cat.codes], -1)
+    import polars as pl
+
+    s = series.cast(pl.String)
+    uniq = s.unique().drop_nulls().to_list()
+    lut = target.get_indexer(uniq)
+    return s.replace_strict(uniq, lut.tolist(), default=-1, return_dtype=pl.Int64).to_numpy()
+
+
+def _floats(series) -> np.ndarray:
+    if isinstance(series, pd.Series):
+        return series.to_numpy(dtype=float)
+    import polars as pl
+
+    return series.cast(pl.Float64).to_numpy()
+
+
 def de_table(frame, perturbations, genes) -> DETable:
     """Align a tidy DE table on (perturbations x genes) matrices.
 
@@ -73,27 +100,29 @@ def de_table(frame, perturbations, genes) -> DETable:
     Returns
     -------
     DETable
-        Fold changes and adjusted p-values stored as float32 values (as cell-eval does).
+        Fold changes and adjusted p-values stored as float32 (as cell-eval stores them).
     """
-    if hasattr(frame, "to_pandas") and not isinstance(frame, pd.DataFrame):
-        frame = frame.to_pandas()
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"parameter 'de' must hold DataFrames; got {type(frame).__name__}")
+    if not isinstance(frame, pd.DataFrame) and not (hasattr(frame, "columns") and hasattr(frame, "height")):
+        raise TypeError(f"parameter 'de' must hold pandas or polars DataFrames; got {type(frame).__name__}")
     cp, cg, cl, cf = (_col(frame, k) for k in ("perturbation", "gene", "log2fc", "padj"))
     P, G = len(perturbations), len(genes)
-    pi = pd.Index([str(p) for p in perturbations]).get_indexer(frame[cp].astype(str).to_numpy())
-    gi = pd.Index([str(g) for g in genes]).get_indexer(frame[cg].astype(str).to_numpy())
+    pi = _codes(frame[cp], perturbations)
+    gi = _codes(frame[cg], genes)
     keep = (pi >= 0) & (gi >= 0)
     pi, gi = pi[keep], gi[keep]
-    lfc = np.full((P, G), np.nan)
-    fdr = np.full((P, G), np.nan)
+    lfc = np.full((P, G), np.nan, dtype=np.float32)
+    fdr = np.full((P, G), np.nan, dtype=np.float32)
     present = np.zeros((P, G), dtype=bool)
-    order = np.full((P, G), G, dtype=np.int64)
-    lfc[pi, gi] = frame[cl].to_numpy(dtype=float)[keep].astype(np.float32)
-    fdr[pi, gi] = frame[cf].to_numpy(dtype=float)[keep].astype(np.float32)
+    order = np.full((P, G), G, dtype=np.int32)
+    lfc[pi, gi] = _floats(frame[cl])[keep]
+    fdr[pi, gi] = _floats(frame[cf])[keep]
     present[pi, gi] = True
-    # position of each row within its perturbation's block (table order)
-    pos = pd.Series(pi).groupby(pi).cumcount().to_numpy()
+    # position of each row within its perturbation's rows (table order)
+    srt = np.argsort(pi, kind="stable")
+    counts = np.bincount(pi, minlength=P)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.empty_like(srt)
+    pos[srt] = np.arange(srt.size) - np.repeat(starts, counts)
     order[pi, gi] = pos
     return DETable(lfc=lfc, fdr=fdr, present=present, order=order)
 
