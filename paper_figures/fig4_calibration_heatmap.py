@@ -91,7 +91,7 @@ def compute(*, fast: bool, rng) -> dict[str, pd.DataFrame]:
         names = [m for m in names if m not in _DE_METRICS[1:] and m != "pearson_edistance"]
     scenarios = _scenarios(fast)
     (seed,) = np.random.SeedSequence(rng).spawn(1)
-    res = cb.calibrate(names, scenarios, n_replicates=1 if fast else 5, rng=seed, executor="serial")
+    res = cb.calibrate(names, scenarios, n_replicates=1 if fast else 8, rng=seed, executor="serial")
     summ = res.summary()
     reg = sm.list_metrics()
     info = pd.DataFrame(
@@ -287,9 +287,22 @@ def caption(tables) -> str:
     col = "null level\n(noise_only)"
     if col in hack:
         high = hack[col].dropna().sort_values(ascending=False)
-        parts.append("On noise-only data the mean baseline reaches the oracle's level (null level >= 0.8) under "
-                     f"{int((high >= 0.8).sum())} of {high.size} metrics (highest: "
-                     + ", ".join(f"{m} {v:.2f}" for m, v in high.head(3).items()) + ").")
+        text = ("On noise-only data the mean baseline reaches the oracle's level (null level >= 0.8) under "
+                f"{int((high >= 0.8).sum())} of {high.size} metrics (highest: "
+                + ", ".join(f"{m} {v:.2f}" for m, v in high.head(3).items()) + "). For errors this is expected "
+                "(with no effects the truth is 'no change' and the mean baseline is close to it)")
+        if "pearson_delta" in high.index:
+            text += (f"; for a correlation such as pearson_delta ({high['pearson_delta']:.2f}) it is the noise-only "
+                     "illusion of figure 1")
+        low = high[high < 0.6]
+        if len(low):
+            text += "; lowest: " + ", ".join(f"{m} {v:.2f}" for m, v in low.sort_values().head(3).items())
+        parts.append(text + ".")
+    sat = [m for m in summ.metrics if np.isfinite(tau.loc[m]).any()
+           and abs(np.nanmedian(tau.loc[m]) - np.sqrt(0.4)) < 0.01]
+    if sat:
+        parts.append(f"A ladder tau of 0.63 ({', '.join(sat)}) is the ceiling of a metric that saturates: every "
+                     "rung above the mean baseline already gets the best score, so the rungs tie.")
     tcol = "target gain /\nspecificity"
     if tcol in hack:
         th = hack[tcol].dropna().sort_values(ascending=False)

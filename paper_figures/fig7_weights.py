@@ -212,7 +212,9 @@ def plot(tables):
         ax.axvline(best[(s, "wmse")], color=SOURCE_COLORS[s], lw=0.8, ls=":")
     ax.set_xlabel("prediction = control + k x (true delta)")
     ax.set_ylabel("weighted MSE / weighted MSE at k = 1")
-    ax.set_title("d  Which scale of the true delta\n    each weight source prefers", fontsize=10, loc="left")
+    tilt = "toward overshooting" if best[("all", "wmse")] > best[("rep_weights", "wmse")] else "away from overshooting"
+    ax.set_title(f"d  Leaky weights tilt {tilt} the true effect\n    (best k {best[('all', 'wmse')]:.3f} vs "
+                 f"{best[('rep_weights', 'wmse')]:.3f} without leakage)", fontsize=10, loc="left")
     ax.legend(frameon=False, fontsize=7.5, loc="upper center")
     fig.tight_layout()
     return fig

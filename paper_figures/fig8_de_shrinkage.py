@@ -19,9 +19,9 @@ TITLE = "Figure 8. DE and shrinkage: parity with R DESeq2, replicability, transc
 
 
 def _screen(fast, rng, **kw):
+    kw = {"n_replicates": 6, "cells_per_perturbation": 40 if fast else 60, **kw}
     params = sp.sim.ScreenParams(
-        n_genes=600 if fast else 2000, n_perturbations=6 if fast else 12, n_control_cells=300 if fast else 600,
-        cells_per_perturbation=40 if fast else 60, n_replicates=6, **kw)
+        n_genes=600 if fast else 2000, n_perturbations=6 if fast else 12, n_control_cells=300 if fast else 600, **kw)
     return sp.sim.screen(params, rng=rng)
 
 
@@ -35,7 +35,7 @@ def compute(*, fast: bool, rng) -> dict[str, pd.DataFrame]:
     ss = np.random.SeedSequence(rng)
     s_par, s_half, s_imp = ss.spawn(3)
     # a: parity with R
-    adata = _screen(fast, s_par, p_effect=0.08)
+    adata = _screen(fast, s_par, p_effect=0.08, n_replicates=3, cells_per_perturbation=90)
     pb = sp.sim.pseudobulk(adata, by=("perturbation", "replicate"))
     nat = sp.de.deseq(pb, backend="native").table
     try:
@@ -71,8 +71,7 @@ def compute(*, fast: bool, rng) -> dict[str, pd.DataFrame]:
         tr = sp.sim.truth(adata)
         pb = sp.sim.pseudobulk(adata, by=("perturbation", "replicate"))
         tab = sp.de.deseq(pb).table
-        est = sp.de.impact_table(tab, targets=tr.targets) if hasattr(sp.de, "impact_table") else \
-            sp.de._impact.impact_table(tab, targets=tr.targets)
+        est = sp.de.impact_table(tab, targets=tr.targets)
         for _, r in est.iterrows():
             p = r["perturbation"]
             true = tr.log2fc.loc[p].drop(index=tr.targets[p], errors="ignore")
@@ -107,7 +106,7 @@ def plot(tables):
     ax.set_xticks(x, half["estimator"])
     ax.set_ylim(0, 1)
     ax.set_ylabel("Pearson r over perturbation x gene")
-    ax.set_title("b  Shrinkage makes effects replicable")
+    ax.set_title("b  Adaptive shrinkage: replicable and accurate")
     ax.legend(frameon=False, fontsize=8, loc="upper left")
     ax = axes[2]
     for j, (pe, g) in enumerate(imp.groupby("p_effect")):
@@ -132,7 +131,7 @@ def caption(tables) -> str:
         r = _pearson(par.loc[ok, "log2fc_r"].to_numpy(), par.loc[ok, "log2fc_native"].to_numpy())
         sig_n, sig_r = par["padj_native"] < 0.05, par["padj_r"] < 0.05
         agree = float((sig_n == sig_r).mean())
-        a = (f"a: native vs R DESeq2, genes with base mean >= 10: Pearson r = {r:.6f}, max |diff| = {d.max():.4f}; "
+        a = (f"a: native vs R DESeq2, genes with base mean >= 10: 1 - Pearson r = {1 - r:.1e}, max |diff| = {d.max():.1e}; "
              f"padj < 0.05 calls agree for {100 * agree:.2f}% of tests.")
     else:
         a = f"a: R DESeq2 was {par['backend'].iloc[0]}."
@@ -143,5 +142,7 @@ def caption(tables) -> str:
         f"{h.loc['normal prior', 'split_half_r']:.2f}, adaptive shrinkage {h.loc['adaptive shrinkage', 'split_half_r']:.2f}; "
         f"r with the truth: {h.loc['MLE', 'truth_r']:.2f} / {h.loc['normal prior', 'truth_r']:.2f} / "
         f"{h.loc['adaptive shrinkage', 'truth_r']:.2f}. c: {len(imp)} perturbations; the estimate is within 2 SE of "
-        f"the true impact for {100 * cover:.0f}% of them."
+        f"the true impact for {100 * cover:.0f}% of them. DESeq2's normal prior raises accuracy but, on low-count "
+        "genes, lowers split-half agreement (the same happens in R: the native prior matches R's to 1e-6); adaptive "
+        "shrinkage improves both."
     )
