@@ -91,7 +91,7 @@ def compute(*, fast: bool, rng) -> dict[str, pd.DataFrame]:
         names = [m for m in names if m not in _DE_METRICS[1:] and m != "pearson_edistance"]
     scenarios = _scenarios(fast)
     (seed,) = np.random.SeedSequence(rng).spawn(1)
-    res = cb.calibrate(names, scenarios, n_replicates=1 if fast else 8, rng=seed, executor="serial")
+    res = cb.calibrate(names, scenarios, n_replicates=1 if fast else 6, rng=seed, executor="serial")
     summ = res.summary()
     reg = sm.list_metrics()
     info = pd.DataFrame(
@@ -308,4 +308,8 @@ def caption(tables) -> str:
         th = hack[tcol].dropna().sort_values(ascending=False)
         parts.append("Moving only the target gene earns the most under "
                      + ", ".join(f"{m} ({v:.2f} of the oracle-vs-shuffled gap)" for m, v in th.head(3).items()) + ".")
+    errors = tables["errors"]
+    if len(errors):
+        parts.append(f"{len(errors)} (metric, scenario) cells failed and are blank: "
+                     + "; ".join(f"{r.metric} on {r.scenario}" for r in errors.head(5).itertuples()) + ".")
     return " ".join(parts)

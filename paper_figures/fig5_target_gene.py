@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 import simpert as sp
-from simpert.predict import Split
+
+__all__ = ["NAME", "TITLE", "compute", "plot", "caption"]
 
 NAME = "fig5_target_gene"
 TITLE = "Figure 5. The targeted gene: PDS exclusion bias, reward hacking, and a fair pairwise retrieval"

@@ -19,6 +19,8 @@ import pandas as pd
 
 import simpert as sp
 
+__all__ = ["NAME", "TITLE", "compute", "plot", "caption"]
+
 NAME = "fig6_systematic"
 TITLE = "Figure 6. Systematic variation: a control reference rewards a perturbation-blind prediction"
 B_VALUES = (0.0, 0.5, 1.0, 2.0)

@@ -28,6 +28,8 @@ import simpert as sp
 from simpert._profiles import expression
 from simpert.predict import Prediction
 
+__all__ = ["NAME", "TITLE", "compute", "plot", "caption"]
+
 NAME = "fig7_weights"
 TITLE = "Figure 7. Weighted metrics: per-perturbation weights carry the signal, and leaky ones add a winner's curse"
 SOURCES = {

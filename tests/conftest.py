@@ -50,9 +50,11 @@ def rscript():
 @pytest.fixture(scope="session")
 def rpy2_robjects(rscript):
     """The ``rpy2.robjects`` module (skip/fail when rpy2 is missing)."""
+    from simpert._rbridge import robjects
+
     try:
-        import rpy2.robjects as ro  # noqa: F401
-    except Exception as err:  # pragma: no cover - depends on environment
+        ro = robjects("the R tests")
+    except ImportError as err:  # pragma: no cover - depends on environment
         skip_or_fail(f"rpy2 does not import: {err}")
     return ro
 

@@ -29,3 +29,14 @@ def test_namespaces_import():
 def test_unknown_attribute_is_a_clear_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         simpert.nope  # noqa: B018
+
+
+def test_starting_r_leaves_child_processes_working(rpy2_robjects):
+    import os
+    import sys
+
+    assert float(rpy2_robjects.r("1 + 1")[0]) == 2.0
+    assert "/usr/lib/R/lib" not in (os.environ.get("LD_LIBRARY_PATH") or "")
+    out = subprocess.run([sys.executable, "-c", "import ssl, json; print('child ok')"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr

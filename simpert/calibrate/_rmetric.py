@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._rbridge import robjects
 from .._validation import Instance, check, fail
 
 __all__ = ["RFunction", "r_metric"]
@@ -33,14 +34,7 @@ _LOCK = threading.Lock()
 
 
 def _robjects():
-    try:
-        import rpy2.robjects as ro
-    except Exception as err:  # pragma: no cover - depends on environment
-        raise ImportError(
-            "R metrics need rpy2 and R: pip install 'simpert[r]' (rpy2 < 3.6 with Debian's R 4.2); "
-            f"importing rpy2.robjects failed: {err}"
-        ) from err
-    return ro
+    return robjects("an R metric")
 
 
 class RFunction:

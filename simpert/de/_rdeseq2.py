@@ -75,12 +75,11 @@ def deseq_r(ds: DEDataset, *, alpha: float = 0.1, shrink: str | None = None, coo
     -------
     DEResults
     """
-    try:
-        import rpy2.robjects as ro
-        from rpy2.robjects import default_converter, numpy2ri, pandas2ri
-        from rpy2.robjects.conversion import localconverter
-    except Exception as err:  # pragma: no cover - optional dependency
-        raise ImportError("backend='r' needs rpy2 (pip install 'simpert[r]') and R with DESeq2") from err
+    from .._rbridge import robjects
+
+    ro = robjects("backend='r'")
+    from rpy2.robjects import default_converter, numpy2ri, pandas2ri
+    from rpy2.robjects.conversion import localconverter
     from ._deseq import results_from_arrays
 
     conv = default_converter + numpy2ri.converter + pandas2ri.converter

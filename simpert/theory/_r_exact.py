@@ -73,13 +73,9 @@ def r_exact(seed: int = 0) -> float:
         When rpy2 (``pip install simpert[r]``) or R is not available.
     """
     code = pereggrn_r_snippet(seed)
-    try:
-        import rpy2.robjects as ro
-    except Exception as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "r_exact needs R and rpy2 (install R, then `pip install 'simpert[r]'`); "
-            f"importing rpy2.robjects failed: {err}"
-        ) from err
+    from .._rbridge import robjects
+
+    ro = robjects("r_exact")
     value = ro.r(f"local({{\n{code}}})")
     return float(value[0])
 
