@@ -166,7 +166,6 @@ class DEDataset:
         code_of = {lv: i for i, lv in enumerate(levels)}
         codes = np.fromiter((code_of[x] for x in labels), dtype=np.intp, count=len(labels))
         perm = np.argsort(codes, kind="stable")
-        sizes = np.bincount(codes, minlength=len(levels))
         if X.shape[0] <= len(levels):
             fail("obs", "a design with replicates (more samples than levels, as DESeq2 requires)",
                  f"{X.shape[0]} samples for {len(levels)} levels")

@@ -209,7 +209,7 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
             y_old = Ynz[rows]
             y_new = y_old.copy()
             # recompute the Cook's mask on the affected rows (cheap) and replace
-            eta_r, W_r = eta[rows], W[rows]
+            eta_r = eta[rows]
             mu_r, _, H_r = fit_quantities(y_old, sf, dfinal[rows], starts, sizes, eta_r)
             cd_r = cooks_distance(y_old, mu_r, H_r, robust_disp(y_old / sf[None, :], starts, sizes), L)
             mask = (cd_r > cutoff) & replaceable[None, :]

@@ -7,12 +7,11 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from .._profiles import counts_matrix, group_profiles
+from .._profiles import group_profiles, representation
 from ._types import Split
 
-__all__ = ["Context", "representation", "raw_group_means"]
+__all__ = ["Context", "representation"]
 
 
 def _meta(adata) -> dict:
@@ -21,60 +20,6 @@ def _meta(adata) -> dict:
         return {}
     rec = uns["simpert"]
     return rec if hasattr(rec, "get") else {}
-
-
-def _is_counts(x) -> bool:
-    data = x.data if sp.issparse(x) else np.asarray(x)
-    if data.dtype.kind in "iu":
-        return True
-    if data.dtype.kind != "f":
-        return False
-    flat = np.ravel(data)[:200_000]
-    return bool(np.all(flat >= 0) and np.all(flat == np.round(flat)))
-
-
-def representation(adata) -> str:
-    """How profiles are formed for ``adata``: ``"lognorm"`` or ``"raw"``.
-
-    ``"lognorm"``: mean over cells (or samples) of ``log1p(target_sum * x / total)``
-    (:func:`simpert._profiles.group_profiles`), for count data. ``"raw"``: the plain sample
-    mean of ``X``, for data that are already on an additive scale: every
-    ``noise_only`` AnnData (Gaussian or negative binomial noise alike, as in the PEREGGRN
-    design where a profile is the sample itself), a ``var_network`` AnnData with
-    continuous output, and any AnnData whose ``X`` is not a matrix of non-negative integers.
-
-    Parameters
-    ----------
-    adata : AnnData
-
-    Returns
-    -------
-    str
-    """
-    meta = _meta(adata)
-    kind = meta.get("kind")
-    if kind == "noise_only":
-        return "raw"
-    if kind == "var_network":
-        params = meta.get("params", {})
-        out = params.get("output", "continuous") if hasattr(params, "get") else "continuous"
-        if out == "continuous":
-            return "raw"
-    return "lognorm" if _is_counts(counts_matrix(adata)) else "raw"
-
-
-def raw_group_means(adata, by: str = "perturbation") -> pd.DataFrame:
-    """Mean of ``X`` per level of ``adata.obs[by]`` (observed levels, category order)."""
-    codes = pd.Categorical(adata.obs[by]).remove_unused_categories()
-    labels = codes.categories
-    ind = sp.csr_matrix((np.ones(adata.n_obs), (codes.codes, np.arange(adata.n_obs))),
-                        shape=(len(labels), adata.n_obs))
-    sizes = np.asarray(ind.sum(axis=1)).ravel()
-    x = adata.X
-    sums = ind @ (x if sp.issparse(x) else np.asarray(x, dtype=float))
-    sums = sums.toarray() if sp.issparse(sums) else np.asarray(sums, dtype=float)
-    return pd.DataFrame(sums / sizes[:, None], index=pd.Index(labels.astype(str), name=by),
-                        columns=adata.var_names.copy())
 
 
 class Context:
@@ -116,10 +61,7 @@ class Context:
         self._seed = seed
         self.representation = representation(adata)
         self.genes = adata.var_names.copy()
-        if self.representation == "lognorm":
-            self.observed = group_profiles(adata, "perturbation", target_sum=self.target_sum)
-        else:
-            self.observed = raw_group_means(adata, "perturbation")
+        self.observed = group_profiles(adata, "perturbation", target_sum=self.target_sum, kind=self.representation)
         self.observed.index = self.observed.index.astype(str)
         self.control = self.observed.loc[split.control].rename(split.control)
         self.train = self.observed.loc[list(split.train)]
