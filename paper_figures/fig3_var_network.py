@@ -84,6 +84,9 @@ def plot(tables):
         sub = rel[(rel["setting"] == setting) & (rel["metric"] == metric)]
         for j, c in enumerate(cols):
             y = sub[c].to_numpy()
+            if not np.isfinite(y).any():  # e.g. a correlation of the constant control prediction
+                ax.text(j, 0, "undefined", ha="center", va="bottom", fontsize=7, color="0.4", rotation=90)
+                continue
             x = np.full(y.size, j) + np.linspace(-0.15, 0.15, y.size)
             ax.scatter(x, y, s=14, color=f"C{j}")
             ax.hlines(np.nanmean(y), j - 0.3, j + 0.3, color="k")

@@ -135,3 +135,33 @@ def test_bad_metric_entries():
         calibrate(["nope"], SCEN[:1], pipeline=PIPE)
     with pytest.raises(ValueError, match="distinct labels"):
         calibrate(["corr", "corr"], SCEN[:1], pipeline=PIPE)
+
+
+def _l2_error(pred, real, truth):
+    return np.sqrt(((pred - real) ** 2).sum(axis=1))
+
+
+def test_verdict_reachable_for_an_error_and_the_same_for_its_negation():
+    from simpert.calibrate import VERDICT_RULES, Scenario
+
+    assert [r[0] for r in VERDICT_RULES] == ["tau", "auroc", "drf_mean", "null_level"]
+    err = FakeMetric("l2_error", _l2_error, False, 0.0)
+    neg = FakeMetric("neg_l2_error", lambda p, r, t: -_l2_error(p, r, t), True, 0.0)
+    scen = [Scenario("noise_only", params={"effect_sd": 0.0, "sigma": 1.0}), SCEN[0]]
+    cal = calibrate([err, neg], scen, n_replicates=3, rng=1, executor="serial", pipeline=PIPE)
+    s = cal.summary()
+    a, b = s.metric("l2_error"), s.metric("neg_l2_error")
+    # orientation-free statistics (the systematic gain is a ratio to the oracle's score)
+    pd.testing.assert_frame_equal(a.drop(columns="systematic_gain"), b.drop(columns="systematic_gain"),
+                                  check_names=False)
+    # on pure noise the mean baseline earns little over a replicate: for a Euclidean error
+    # the replicate's distance is about sqrt(2) times the mean baseline's, so the null
+    # level is about 1 - 1 / sqrt(2) (the mean baseline pools the training perturbations)
+    n_train = 12 - max(1, round(0.5 * 12))
+    expect = 1 - np.sqrt(1 + 1 / n_train) / np.sqrt(2)
+    assert a.loc["noise_only", "null_level"] == pytest.approx(expect, abs=0.05)
+    assert a.loc["noise_only", "null_level"] < 0.5
+    for m in ("l2_error", "neg_l2_error"):
+        v = s.verdict(m)
+        assert v.startswith(f"{m}: GOOD - "), v
+        assert "null level" in v

@@ -9,7 +9,8 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from simpert.calibrate._stats import (
-    auroc, drf, ladder_alpha, ladder_tau, oriented_gain, relative_level, replicate_statistics,
+    auroc, drf, ladder_alpha, ladder_tau, null_level, oriented_gain, relative_level, replicate_statistics,
+    undefined_reason,
 )
 
 
@@ -89,3 +90,58 @@ def test_replicate_statistics_negative_distance_to_oracle():
     # missing predictors give NaN, not an error
     st2 = replicate_statistics(wide.drop(index=["shuffled"]), higher_is_better=True, best=0.0)
     assert np.isnan(st2["specificity"])
+
+
+def test_null_level_is_a_skill_score_against_the_duplicate():
+    rng = np.random.default_rng(4)
+    mean = rng.normal(0.6, 0.05, 31)
+    dup = rng.normal(0.0, 0.05, 31)
+    m, d = np.median(mean), np.median(dup)
+    assert null_level(mean, dup, 1.0, True) == pytest.approx((m - d) / (1.0 - d))
+    # unknown best: the oracle's median is the ceiling
+    oracle = rng.normal(0.7, 0.05, 31)
+    assert null_level(mean, dup, None, True, oracle=oracle) == pytest.approx((m - d) / (np.median(oracle) - d))
+    # no room above the duplicate, missing inputs: NaN; far below: clipped to -1
+    assert np.isnan(null_level(mean, [1.0] * 31, 1.0, True))
+    assert np.isnan(null_level([np.nan] * 31, dup, 1.0, True))
+    assert null_level([-5.0], [0.0], 1.0, True) == -1.0
+
+
+def test_null_level_same_for_an_error_and_its_negation():
+    # an error e and the similarity -e must get the same null level (best 0 for both)
+    rng = np.random.default_rng(5)
+    e_mean, e_dup = rng.gamma(5.0, 0.01, 40), rng.gamma(9.0, 0.01, 40)
+    as_error = null_level(e_mean, e_dup, 0.0, False)
+    as_score = null_level(-e_mean, -e_dup, 0.0, True)
+    assert as_error == pytest.approx(as_score)
+    assert as_error == pytest.approx(1 - np.median(e_mean) / np.median(e_dup))
+    # the old ratio to the oracle is ~1 whenever the mean baseline is nearly the truth
+    e_oracle = e_mean * 0.98
+    assert relative_level(e_mean, e_oracle, False) > 0.95
+    assert as_error < 0.5
+
+
+def test_squared_error_null_level_closed_form():
+    # noise only, squared error per gene against an observation y = truth + noise (var 1):
+    # a replicate's error has mean 2, the mean baseline (n pooled draws) 1 + 1/n, so the
+    # null level tends to 1 - (1 + 1/n) / 2: at most 1/2 for any squared error
+    rng = np.random.default_rng(6)
+    G, P, n = 4000, 25, 12
+    y = rng.normal(size=(P, G))
+    dup = rng.normal(size=(P, G))
+    mean = rng.normal(size=(n, G)).mean(axis=0)
+    e_dup = ((dup - y) ** 2).mean(axis=1)
+    e_mean = ((mean - y) ** 2).mean(axis=1)
+    got = null_level(e_mean, e_dup, 0.0, False)
+    assert got == pytest.approx(1 - (1 + 1 / n) / 2, abs=0.02)
+
+
+def test_undefined_reasons():
+    wide = pd.DataFrame({"p1": [0.5, np.nan, 0.2], "p2": [0.6, np.nan, 0.1]},
+                        index=["technical_duplicate", "mean", "ladder(0)"])
+    assert "mean baseline is NaN" in undefined_reason(wide, "null_level", best=1.0)
+    assert "same profile" in undefined_reason(wide, "auroc", best=1.0)
+    assert undefined_reason(wide, "specificity", best=1.0) == "predictor 'oracle' is not in the run"
+    assert undefined_reason(wide, "tau", best=1.0) == "fewer than two ladder rungs in the run"
+    ok = wide.fillna(0.1)
+    assert undefined_reason(ok, "drf_mean", best=None) == "the metric states no best value"

@@ -71,3 +71,40 @@ def test_heatmap_values(cal, stat):
 def test_heatmap_bad_stat(cal):
     with pytest.raises(ValueError, match="parameter 'stat' must be one of 'drf_mean'"):
         pl.calibration_heatmap(cal, stat="accuracy")
+
+
+def test_heatmap_into_given_axes_draws_only_there(cal):
+    s = cal.summary()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    before = [a.get_position().bounds for a in axes]
+    layout = fig.subplotpars.left, fig.subplotpars.right, fig.subplotpars.bottom, fig.subplotpars.top
+    out = pl.calibration_heatmap(s, "tau", ax=axes[1])
+    assert out is fig
+    assert len(fig.axes) == 2  # no colour bar axes added
+    assert len(axes[1].images) == 1 and len(axes[0].images) == 0
+    assert [a.get_position().bounds for a in axes] == before  # no tight_layout, no stolen space
+    assert (fig.subplotpars.left, fig.subplotpars.right, fig.subplotpars.bottom, fig.subplotpars.top) == layout
+    # a colour bar on request
+    pl.calibration_heatmap(s, "auroc", ax=axes[0], colorbar=True)
+    assert len(fig.axes) == 3
+    plt.close(fig)
+    # its own figure keeps its colour bar
+    own = pl.calibration_heatmap(s, "tau")
+    assert len(own.axes) == 2
+    plt.close(own)
+    with pytest.raises(TypeError, match="parameter 'ax' must be a matplotlib Axes"):
+        pl.calibration_heatmap(s, "tau", ax="left")
+
+
+def test_card_and_heatmap_say_why_a_cell_is_undefined(cal):
+    s = cal.summary()
+    # the fakes' control predicts zeros: its correlation is 0/0, so DRF vs control is NaN
+    assert "control baseline is NaN" in s.why("corr", "drf_control")
+    assert s.why("neg_l2", "drf_control") is None
+    fig = pl.calibration_heatmap(s, "drf_control")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts.count("n/a") == int(np.isnan(s.stat("drf_control").to_numpy(dtype=float)).sum()) > 0
+    plt.close(fig)
+    card = pl.calibration_card(cal, "corr")
+    assert any("control baseline is NaN" in t.get_text() for t in card.texts)
+    plt.close(card)

@@ -139,6 +139,22 @@ def test_ladder_endpoints_and_monotone(preds, observed):
     assert all(x > y for x, y in zip(mse, mse[1:]))
 
 
+def test_ladder_endpoints_are_bit_identical(preds):
+    # ladder(0) is the mean baseline and ladder(1) the oracle exactly, not up to rounding:
+    # a correlation of the centred ladder(0) must be as undefined as the mean baseline's
+    for a, ref in (("0.0", "mean"), ("1.0", "oracle")):
+        got, want = preds[f"ladder({a})"], preds[ref]
+        assert np.array_equal(got.profiles.to_numpy(), want.profiles.to_numpy()), a
+        assert got.profiles.index.equals(want.profiles.index)
+        assert got.profiles.columns.equals(want.profiles.columns)
+        assert np.array_equal(got.control.to_numpy(), preds["mean"].control.to_numpy())
+    lad0 = preds["ladder(0.0)"].profiles.to_numpy()
+    assert np.all(lad0 == lad0[0])  # one row repeated: the prediction is exactly constant
+    # an interior rung is the affine mixture of its ends
+    mid = preds["ladder(0.25)"].profiles.to_numpy()
+    np.testing.assert_allclose(mid, 0.75 * lad0 + 0.25 * preds["oracle"].profiles.to_numpy(), rtol=1e-13, atol=1e-13)
+
+
 # --- definitions ---------------------------------------------------------------------------
 
 def test_baselines_match_independent_computation(screen, sp, preds):

@@ -8,7 +8,7 @@ metric separates good predictions from bad ones (:class:`CalibrationSummary`).
 
 from ._executors import EXECUTORS, run_tasks
 from ._pipeline import Pipeline
-from ._results import CalibrationResult, CalibrationSummary, MetricInfo
+from ._results import VERDICT_RULES, CalibrationResult, CalibrationSummary, MetricInfo
 from ._rmetric import RFunction, r_metric
 from ._run import LADDER_ALPHAS, STANDARD_PREDICTORS, MetricSpec, calibrate, with_options
 from ._scenarios import Scenario, list_scenarios, load_scenario, scenario_dirs
@@ -33,4 +33,5 @@ __all__ = [
     "STANDARD_PREDICTORS",
     "LADDER_ALPHAS",
     "STATISTICS",
+    "VERDICT_RULES",
 ]

@@ -14,7 +14,7 @@ _STAT_TITLES = {
     "drf_control": "Dynamic range fraction vs control",
     "tau": "Kendall tau along the ladder",
     "auroc": "AUROC: technical duplicate vs mean baseline",
-    "null_level": "Null level (mean baseline / oracle)",
+    "null_level": "Null level (mean baseline's skill over a replicate, noise-only)",
     "target_gain": "Target-gene gain (target-only minus control)",
     "systematic_gain": "Systematic gain (systematic-only / oracle)",
     "specificity": "Specificity (oracle minus shuffled)",
@@ -118,8 +118,13 @@ def calibration_card(cal, metric: str | None = None, *, fig=None):
         for k, (col, nm) in enumerate(zip(cols, names)):
             vals = mean[col].to_numpy(dtype=float) if col in mean else np.full(len(scen), np.nan)
             err = se[col].to_numpy(dtype=float) if col in se else None
-            ax.bar(x + (k - (len(cols) - 1) / 2) * width, np.nan_to_num(vals), width,
+            xs = x + (k - (len(cols) - 1) / 2) * width
+            ax.bar(xs, np.nan_to_num(vals), width,
                    yerr=None if err is None else np.nan_to_num(err), label=nm, capsize=2)
+            for xi, v in zip(xs, vals):
+                if not np.isfinite(v):  # say it is undefined rather than draw a silent blank
+                    ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=7, color="tab:red",
+                            rotation=90)
         if hline is not None:
             ax.axhline(hline, color="black", lw=0.8)
         ax.set_xticks(x, scen, rotation=45, ha="right", fontsize=8)
@@ -135,8 +140,8 @@ def calibration_card(cal, metric: str | None = None, *, fig=None):
          "(b) Dynamic range fraction of the technical duplicate", "DRF (1 = as good as best)", ylim=(-1.05, 1.05))
     # (c) null level
     bars(axes[0, 2], ["null_level"], ["null level"],
-         "(c) Null level: mean baseline relative to oracle\n(should be ~0 on noise_only)",
-         "mean / oracle", hline=0.0)
+         "(c) Null level: mean baseline's credit without signal\n(read on noise_only; should be ~0)",
+         "(mean - duplicate) / (best - duplicate)", hline=0.0)
 
     # (d) duplicate vs mean distributions
     ax = axes[1, 0]
@@ -195,13 +200,30 @@ def calibration_card(cal, metric: str | None = None, *, fig=None):
     grade = verdict.split(": ", 1)[1].split(" ", 1)[0]
     tone = {"GOOD": "tab:green", "MIXED": "tab:orange", "POOR": "tab:red"}.get(grade, "black")
     fig.suptitle(f"Calibration card: {metric}  ({better}; best = {info.best})", fontsize=13, y=0.995)
-    fig.text(0.5, 0.945, verdict, ha="center", va="top", fontsize=10, color=tone)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.text(0.5, 0.945, verdict, ha="center", va="top", fontsize=10, color=tone, wrap=True)
+    # why the "n/a" cells are undefined
+    notes = summary.notes[summary.notes["metric"] == metric]
+    bottom = 0.0
+    if len(notes):
+        lines = []
+        for r, g in notes.groupby("reason", sort=False):
+            labels = ", ".join(dict.fromkeys(g["statistic"]))
+            lines.append(f"n/a ({labels}): {r}")
+        fig.text(0.01, 0.005, "\n".join(lines), ha="left", va="bottom", fontsize=7, color="tab:red")
+        bottom = min(0.03 + 0.018 * len(lines), 0.2)
+    fig.tight_layout(rect=(0, bottom, 1, 0.93))
     return fig
 
 
-def calibration_heatmap(summary, stat: str = "drf_mean", *, ax=None, annotate: bool = True, cmap: str = "RdBu"):
+def calibration_heatmap(summary, stat: str = "drf_mean", *, ax=None, annotate: bool = True, cmap: str = "RdBu",
+                        colorbar: bool | None = None):
     """Heatmap of one calibration statistic, metrics x scenarios (paper figure 4).
+
+    With ``ax`` given, the function draws into that axes only (image, ticks, labels,
+    title; a colour bar only when ``colorbar=True``) and leaves the figure's layout alone,
+    so that it can be one panel of a larger figure. Without ``ax`` it makes its own
+    figure, adds a colour bar and tightens the layout. Undefined cells (NaN) are left
+    blank and, when annotated, marked "n/a" (``summary.notes`` says why).
 
     Parameters
     ----------
@@ -215,18 +237,28 @@ def calibration_heatmap(summary, stat: str = "drf_mean", *, ax=None, annotate: b
         Write each cell's value.
     cmap : str, default "RdBu"
         Diverging colour map, centred on the statistic's neutral value.
+    colorbar : bool, optional
+        Add a colour bar (stealing space from ``ax``). Default: True for a new figure,
+        False when ``ax`` is given.
 
     Returns
     -------
     matplotlib.figure.Figure
+        The figure that holds the axes.
     """
     from simpert.calibrate import STATISTICS, CalibrationResult, CalibrationSummary
+    from matplotlib.axes import Axes
 
     check("summary", summary, Instance((CalibrationSummary, CalibrationResult),
                                        "a CalibrationSummary or CalibrationResult"))
     if isinstance(summary, CalibrationResult):
         summary = summary.summary()
     check("stat", stat, OneOf(STATISTICS))
+    check("ax", ax, Instance((Axes, type(None)), "a matplotlib Axes or None"))
+    check("colorbar", colorbar, Instance((bool, type(None)), "True, False or None"))
+    own = ax is None
+    if colorbar is None:
+        colorbar = own
     plt = _pyplot()
     from matplotlib.colors import TwoSlopeNorm
 
@@ -250,7 +282,11 @@ def calibration_heatmap(summary, stat: str = "drf_mean", *, ax=None, annotate: b
             if np.isfinite(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
                         color="white" if abs(v - centre) > 0.6 * (hi - centre) else "black")
-    fig.colorbar(im, ax=ax, shrink=0.8, label=stat)
+            else:
+                ax.text(j, i, "n/a", ha="center", va="center", fontsize=6, color="grey")
+    if colorbar:
+        fig.colorbar(im, ax=ax, shrink=0.8, label=stat)
     ax.set_title(_STAT_TITLES.get(stat, stat), fontsize=10)
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return fig

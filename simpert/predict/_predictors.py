@@ -120,8 +120,9 @@ class Ladder(Predictor):
     ``control + alpha * (oracle - control) + (1 - alpha) * (mean - control)``, i.e. the
     true delta and the mean-baseline delta, both measured from the control profile the
     prediction carries (the observed training controls), mixed with weight ``alpha``:
-    ``ladder(0)`` is the mean baseline and ``ladder(1)`` the oracle, and the distance to the
-    oracle shrinks linearly in ``alpha``.
+    ``ladder(0)`` is the mean baseline and ``ladder(1)`` the oracle, bit for bit (computed
+    as ``mean + alpha * (oracle - mean)``, the endpoints returned exactly), and the
+    distance to the oracle shrinks linearly in ``alpha``.
 
     Parameters
     ----------
@@ -138,9 +139,16 @@ class Ladder(Predictor):
     def predict(self, ctx):
         a = float(self.alpha)
         truth = oracle_profiles(ctx).loc[ctx.test].to_numpy()
-        mean = ctx.train.to_numpy().mean(axis=0)
-        c = ctx.control.to_numpy()
-        return _frame(ctx, c + a * (truth - c) + (1.0 - a) * (mean - c)[None, :])
+        mean = np.broadcast_to(ctx.train.to_numpy().mean(axis=0), truth.shape)
+        # mean + a * (truth - mean) is the same mixture (the control cancels); the
+        # endpoints are returned exactly so that ladder(0) is bit-identical to "mean" and
+        # ladder(1) to "oracle" (rounding noise would otherwise give a constant centred
+        # prediction a spurious, non-NaN correlation)
+        if a == 0.0:
+            return _frame(ctx, mean)
+        if a == 1.0:
+            return _frame(ctx, truth)
+        return _frame(ctx, mean + a * (truth - mean))
 
 
 @register
