@@ -10,6 +10,12 @@ from pathlib import Path
 __all__ = ["atomic_path", "write_text_atomic", "write_h5ad_atomic", "write_table_atomic"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Context manager yielding a temporary path that replaces ``path`` on success.
@@ -22,6 +28,7 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
