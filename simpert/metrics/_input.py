@@ -37,15 +37,24 @@ class DETable:
         Adjusted p-value (NaN where the table has no row).
     present : ndarray of bool, shape (P, G)
         Whether the table has a row for (perturbation, gene).
-    order : ndarray of int, shape (P, G)
+    order : ndarray of int, shape (P, G), or None
         Position of each gene within its perturbation's rows of the table (ties in
         sorting are broken by this order, as polars' ordinal rank does); G where absent.
+        None when every perturbation's rows list its genes in column order, so that the
+        gene index itself is the table order (no matrix is stored then).
+
+    Notes
+    -----
+    Rankings of significant genes and sorted score rows derived from a table are cached
+    on the object (they depend only on the table and the threshold), so that the
+    overlap and AUC metrics of one prediction share them.
     """
 
     lfc: np.ndarray
     fdr: np.ndarray
     present: np.ndarray
-    order: np.ndarray
+    order: np.ndarray | None = None
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,10 @@ class MetricInput:
         Target handling: "include", "exclude" (one-sided), "pairwise" or "reveal".
     options : mapping
         Metric options (see ``DEFAULT_OPTIONS``).
+    cache : dict or None
+        Scratch space shared by all predictions of one :func:`simpert.metrics.score`
+        call, for quantities that depend only on the observed data (E-distances of the
+        observed cells, the fitted cell-label classifier). None outside ``score``.
     """
 
     pred: np.ndarray
@@ -120,6 +133,7 @@ class MetricInput:
     pred_cells: CellSet | None = None
     target: str = "include"
     options: Mapping = field(default_factory=lambda: DEFAULT_OPTIONS)
+    cache: dict | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if self.reference_real is None:

@@ -20,7 +20,9 @@ handling here is ``"reveal"``.
 - pereggrn_cell_label_accuracy: 1 when a random forest trained on the training profiles
   gives the observed and the predicted profile the same label, else 0. Labels are
   ``options["train_labels"]`` when given, otherwise k-means clusters (``n_clusters``) of
-  the training profiles (PEREGGRN uses Louvain clusters of its training cells).
+  the training profiles (PEREGGRN uses Louvain clusters of its training cells). The
+  clustering and the forest are seeded (option ``seed``) and, within one ``score`` call,
+  fitted once on the training profiles and reused for every prediction.
 
 Deliberate difference: PEREGGRN returns NaN for every metric of a perturbation whose
 predicted or observed LFC is constant; here only the correlations are NaN then, so that
@@ -32,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._registry import Metric, register
-from ._stats import row_pearson, row_rank, row_spearman
+from ._stats import row_pearson, row_spearman, top_by_rank
 
 __all__ = [
     "pereggrn_mse",
@@ -82,8 +84,7 @@ def pereggrn_pearson(inp) -> np.ndarray:
 
 
 def _top(x, mask, n):
-    r = row_rank(-np.abs(x), mask)
-    return np.nan_to_num(r, nan=np.inf) <= n
+    return top_by_rank(np.abs(x), n, mask)
 
 
 def pereggrn_mse_top_n(inp) -> np.ndarray:
@@ -139,18 +140,16 @@ def pereggrn_distance_in_pca(inp) -> np.ndarray:
     return (diff * diff).sum(axis=1)
 
 
-def pereggrn_cell_label_accuracy(inp) -> np.ndarray:
-    """1 when a classifier of the training profiles labels observed and predicted alike."""
+def _label_classifier(X, labels, n_clusters, seed):
+    """Random forest (100 trees) fitted on training profiles ``X``, seeded.
+
+    Labels are ``labels`` when given, else k-means clusters (``n_init=10``) of ``X``.
+    """
     from sklearn.cluster import KMeans
     from sklearn.ensemble import RandomForestClassifier
 
-    X = np.asarray(inp.train, dtype=float) if inp.train is not None else None
-    if X is None or len(X) < 2:
-        raise ValueError("this metric needs at least 2 training profiles")
-    seed = inp.option("seed")
-    labels = inp.options.get("train_labels") if hasattr(inp.options, "get") else None
     if labels is None:
-        k = min(int(inp.option("n_clusters")), len(X))
+        k = min(int(n_clusters), len(X))
         labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(X)
     labels = np.asarray(labels)
     if labels.shape[0] != X.shape[0]:
@@ -158,7 +157,30 @@ def pereggrn_cell_label_accuracy(inp) -> np.ndarray:
             f"option 'train_labels' must have one label per training perturbation ({X.shape[0]}); "
             f"got {labels.shape[0]}"
         )
-    clf = RandomForestClassifier(n_estimators=100, random_state=seed).fit(X, labels)
+    return RandomForestClassifier(n_estimators=100, random_state=seed).fit(X, labels)
+
+
+def pereggrn_cell_label_accuracy(inp) -> np.ndarray:
+    """1 when a classifier of the training profiles labels observed and predicted alike.
+
+    The clustering and the classifier depend only on the training profiles and the
+    options, so within one :func:`simpert.metrics.score` call they are fitted once and
+    reused for every prediction (``inp.cache``).
+    """
+    X = np.asarray(inp.train, dtype=float) if inp.train is not None else None
+    if X is None or len(X) < 2:
+        raise ValueError("this metric needs at least 2 training profiles")
+    seed = inp.option("seed")
+    labels = inp.options.get("train_labels") if hasattr(inp.options, "get") else None
+    n_clusters = inp.option("n_clusters")
+    key = ("cell_label_classifier", int(n_clusters), repr(seed),
+           None if labels is None else np.asarray(labels).tobytes())
+    cache = inp.cache if inp.cache is not None else {}
+    hit = cache.get(key)
+    if hit is None or hit[0] is not inp.train:
+        hit = (inp.train, _label_classifier(X, labels, n_clusters, seed))
+        cache[key] = hit
+    clf = hit[1]
     return (clf.predict(inp.real) == clf.predict(inp.pred)).astype(float)
 
 

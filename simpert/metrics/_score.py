@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._profiles import DEFAULT_TARGET_SUM, counts_matrix, expression, group_profiles, lognormalize
+from .._profiles import DEFAULT_TARGET_SUM, expression, group_profiles
 from .._validation import Instance, Interval, OneOf, check
 from ..predict._types import Prediction, Predictions, Split
 from ._de_metrics import de_table
@@ -89,15 +89,38 @@ def _vector(name, value, G):
     return arr
 
 
-def _cells(adata, perturbations, control, target_sum):
-    X = expression(adata, target_sum=target_sum)
+class _Expression:
+    """One AnnData's expression in the profile representation, normalised once.
+
+    ``score`` needs the observed expression up to three times (profiles, cells, gene
+    weights); this holds the normalised matrix so that the counts are normalised once.
+    """
+
+    def __init__(self, adata, target_sum):
+        self.adata = adata
+        self.X = expression(adata, target_sum=target_sum)
+
+    def profiles(self, by="perturbation") -> pd.DataFrame:
+        """``group_profiles(adata, by)`` computed from the stored matrix (same arithmetic)."""
+        codes = pd.Categorical(self.adata.obs[by]).remove_unused_categories()
+        n = self.adata.n_obs
+        ind = sp.csr_matrix((np.ones(n), (codes.codes, np.arange(n))), shape=(len(codes.categories), n))
+        sizes = np.asarray(ind.sum(axis=1)).ravel()
+        sums = ind @ self.X
+        sums = sums.toarray() if sp.issparse(sums) else np.asarray(sums)
+        return pd.DataFrame(sums / sizes[:, None], index=pd.Index(codes.categories, name=by),
+                            columns=self.adata.var_names.copy())
+
+
+def _cells(adata, perturbations, control, target_sum, X=None):
+    X = expression(adata, target_sum=target_sum) if X is None else X
     labels = adata.obs["perturbation"].astype(str).to_numpy()
     code = pd.Index([str(p) for p in perturbations]).get_indexer(labels)
     code = np.where(labels == control, -1, np.where(code >= 0, code, -2))
     return CellSet(X=X, group=code)
 
 
-def _weights(kind, adata, split, test, genes, target_sum):
+def _weights(kind, adata, split, test, genes, target_sum, X=None):
     control = split.control
     labels = adata.obs["perturbation"].astype(str).to_numpy()
     if kind == "all":
@@ -109,7 +132,8 @@ def _weights(kind, adata, split, test, genes, target_sum):
         groups = [p for p in split.train if str(p) in set(labels[keep])]
         if len(groups) < 2:
             raise ValueError("parameter 'weights' = 'train' needs at least 2 training perturbations with cells")
-    X = expression(adata, np.flatnonzero(keep), target_sum=target_sum)
+    rows = np.flatnonzero(keep)
+    X = expression(adata, rows, target_sum=target_sum) if X is None else X[rows]
     t = t_statistics(X, labels[keep], groups)
     w = mejia_weights(t)
     return w if kind == "all" else w.mean(axis=0)
@@ -137,7 +161,7 @@ def _de_for(de, key, adata_like, control, perturbations, genes, what, target_sum
 
 
 def build_input(pred: Prediction, adata, split: Split, *, profiles: pd.DataFrame | None = None,
-                target_sum: float = DEFAULT_TARGET_SUM, options=None) -> MetricInput:
+                target_sum: float = DEFAULT_TARGET_SUM, options=None, observed: dict | None = None) -> MetricInput:
     """The profile part of a :class:`MetricInput` for one prediction (target "include").
 
     Parameters
@@ -150,6 +174,9 @@ def build_input(pred: Prediction, adata, split: Split, *, profiles: pd.DataFrame
         Precomputed ``group_profiles(adata)``.
     target_sum : float, default 1e4
     options : mapping, optional
+    observed : dict, optional
+        Observed arrays already extracted from ``profiles`` for this split (``score``
+        shares them between predictions); computed when None.
 
     Returns
     -------
@@ -174,25 +201,48 @@ def build_input(pred: Prediction, adata, split: Split, *, profiles: pd.DataFrame
     lacking = [p for p in test if p not in rows]
     if lacking:
         raise ValueError(f"parameter 'preds' must predict every test perturbation; prediction {pred.name!r} lacks {lacking[:5]}")
-    P = pred.profiles.copy()
-    P.index, P.columns = rows, cols
-    pm = P.loc[list(test), list(genes)].to_numpy(dtype=float)
-    pc = pd.Series(pred.control.to_numpy(dtype=float), index=cols).loc[list(genes)].to_numpy()
-    train = tuple(p for p in map(str, split.train) if p in prof.index)
+    pm = _take(pred.profiles.to_numpy(dtype=float), rows, cols, test, genes)
+    pc = _take(pred.control.to_numpy(dtype=float)[None, :], pd.Index(["control"]), cols, ("control",), genes)[0]
     opts = dict(DEFAULT_OPTIONS)
     opts.update(options or {})
+    obs = _observed(prof, adata, split, test, genes) if observed is None else observed
     return MetricInput(
         pred=pm,
-        real=prof.loc[list(test)].to_numpy(dtype=float),
+        real=obs["real"],
         pred_control=pc,
-        real_control=prof.loc[split.control].to_numpy(dtype=float),
+        real_control=obs["real_control"],
         perturbations=test,
         genes=genes,
-        targets=target_indices(adata, test, genes),
-        train=prof.loc[list(train)].to_numpy(dtype=float) if train else None,
-        train_perturbations=train,
+        targets=obs["targets"],
+        train=obs["train"],
+        train_perturbations=obs["train_perturbations"],
         options=opts,
     )
+
+
+def _take(values, rows, cols, want_rows, want_cols):
+    """``values`` (labelled ``rows`` x ``cols``) reordered to ``want_rows`` x ``want_cols``."""
+    ri = rows.get_indexer(list(want_rows)) if rows.is_unique else None
+    ci = cols.get_indexer(list(want_cols)) if cols.is_unique else None
+    if ri is None or ci is None:  # duplicated labels: label-based selection
+        return pd.DataFrame(values, index=rows, columns=cols).loc[list(want_rows), list(want_cols)].to_numpy(dtype=float)
+    if not np.array_equal(ri, np.arange(values.shape[0])):
+        values = values[ri]
+    if not np.array_equal(ci, np.arange(values.shape[1])):
+        values = values[:, ci]
+    return np.ascontiguousarray(values, dtype=float)
+
+
+def _observed(prof, adata, split, test, genes) -> dict:
+    """Observed arrays shared by every prediction of one score call."""
+    train = tuple(p for p in map(str, split.train) if p in prof.index)
+    return {
+        "real": prof.loc[list(test)].to_numpy(dtype=float),
+        "real_control": prof.loc[split.control].to_numpy(dtype=float),
+        "targets": target_indices(adata, test, genes),
+        "train": prof.loc[list(train)].to_numpy(dtype=float) if train else None,
+        "train_perturbations": train,
+    }
 
 
 def _variant(base: MetricInput, target: str, reference, cache: dict) -> MetricInput:
@@ -250,6 +300,8 @@ def score(preds, adata, split, *, metrics, target: str | None = None, reference=
         Reference point of deltas: control profiles (each side its own control), the
         perturbed centroid of the training perturbations (Systema), or an external
         vector. None: each metric's native reference (``Metric.reference``).
+        ``systematic_variation`` describes the data and always uses the training
+        centroid, whatever this option says.
     weights : {"train", "all"} or ndarray, default "train"
         Source of gene weights for weighted metrics (see ``simpert.metrics._weighted``):
         training perturbations only, all perturbations (leaky), or external weights of
@@ -299,20 +351,30 @@ def score(preds, adata, split, *, metrics, target: str | None = None, reference=
         if unknown:
             raise ValueError(f"parameter 'options' must use known option names {sorted(DEFAULT_OPTIONS)}; got {unknown}")
 
-    profiles = group_profiles(adata, "perturbation", target_sum=target_sum)
     needs = set().union(*(m.needs for m in ms))
     test = tuple(map(str, split.test))
     genes = tuple(map(str, adata.var_names))
+    real_expr = _Expression(adata, target_sum)  # the observed counts are normalised once
+    profiles = real_expr.profiles("perturbation")
     w_res = None
     if any(m.uses_weights for m in ms):
-        w_res = weights if not isinstance(weights, str) else _weights(weights, adata, split, test, genes, target_sum)
-    real_cells = _cells(adata, test, split.control, target_sum) if "cells" in needs else None
+        w_res = weights if not isinstance(weights, str) else _weights(weights, adata, split, test, genes,
+                                                                       target_sum, X=real_expr.X)
+    real_cells = _cells(adata, test, split.control, target_sum, X=real_expr.X) if "cells" in needs else None
+    del real_expr
+    call_cache: dict = {}  # quantities of the observed data shared by every prediction
     de_real = _de_for(de, "real", adata, split.control, test, genes, "real", target_sum) if "de" in needs else None
 
+    profiles.index = profiles.index.astype(str)
+    observed = None
     frames = []
     for name, pred in preds.items():
-        base = build_input(pred, adata, split, profiles=profiles, target_sum=target_sum, options=options)
-        extra = {"weights": w_res, "de_real": de_real, "real_cells": real_cells}
+        if observed is None:
+            observed = _observed(profiles, adata, split, test, genes) if split.control in profiles.index \
+                and all(p in profiles.index for p in test) else None
+        base = build_input(pred, adata, split, profiles=profiles, target_sum=target_sum, options=options,
+                           observed=observed)
+        extra = {"weights": w_res, "de_real": de_real, "real_cells": real_cells, "cache": call_cache}
         if "de" in needs:
             extra["de_pred"] = _de_for(de, name, pred.cells, split.control, test, genes, name, target_sum)
         if "cells" in needs:

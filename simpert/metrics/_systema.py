@@ -12,7 +12,8 @@ does not count as a correct prediction.
   Euclidean distance between deltas and a strict comparison (random is about 0.5).
 - systematic_variation: ``cos(r_p - r_0, mu - r_0)`` per perturbation (its mean over
   perturbations is Systema's degree of systematic variation). It describes the data,
-  not the prediction: orientation and best value are None.
+  not the prediction: orientation and best value are None, and it ignores the
+  ``reference`` option of ``score`` (mu is always the training centroid).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from ._distance import cross_distances
 from ._registry import Metric, register
-from ._stats import row_cosine, row_pearson
+from ._stats import row_cosine, row_pearson, top_k_mask
 
 __all__ = [
     "systema_pearson_delta",
@@ -38,9 +39,7 @@ def top_change_mask(inp, n: int | None = None) -> np.ndarray:
     a = np.abs(inp.delta_real_control)
     if inp.gene_mask is not None:
         a = np.where(inp.gene_mask, a, -np.inf)
-    idx = np.argsort(a, axis=1, kind="stable")[:, -min(n, a.shape[1]):]
-    mask = np.zeros(a.shape, dtype=bool)
-    np.put_along_axis(mask, idx, True, axis=1)
+    mask = top_k_mask(a, n)
     if inp.gene_mask is not None:
         mask &= inp.gene_mask
     return mask
@@ -69,9 +68,16 @@ def systema_centroid_accuracy(inp) -> np.ndarray:
 
 
 def systematic_variation(inp) -> np.ndarray:
-    """Cosine of each observed delta (vs control) with the centroid's delta (vs control)."""
-    shift = inp.reference_real - inp.real_control
-    return row_cosine(inp.delta_real_control, np.broadcast_to(shift, inp.real.shape).copy(),
+    """Cosine of each observed delta (vs control) with the centroid's delta (vs control).
+
+    A descriptor of the data: the centroid is always the mean of the training profiles,
+    whatever reference point ``score(reference=...)`` sets for the other metrics (forcing
+    the control as reference would otherwise zero the centroid's delta).
+    """
+    if inp.train is None or len(inp.train) == 0:
+        raise ValueError("systematic_variation needs training perturbations in the split; got none")
+    shift = np.asarray(inp.train, dtype=float).mean(axis=0) - inp.real_control
+    return row_cosine(inp.real - inp.real_control, np.broadcast_to(shift, inp.real.shape).copy(),
                       inp.gene_mask)
 
 
