@@ -98,7 +98,20 @@ def t_statistics(X, labels, groups) -> np.ndarray:
 
 
 def mejia_weights(t: np.ndarray) -> np.ndarray:
-    """Min-max scaled squared |t|, per row: ``((|t| - min) / (max - min))^2``."""
+    """Mejia et al.'s gene weights: min-max scaled squared ``|t|`` per row.
+
+    ``w_g = ((|t_g| - min |t|) / (max |t| - min |t|))^2``; a row with no spread gets 0.
+
+    Parameters
+    ----------
+    t : array-like, shape (G,) or (P, G)
+        t-statistics of each perturbation against the rest of the perturbed cells.
+
+    Returns
+    -------
+    ndarray, shape (P, G)
+        Weights in [0, 1].
+    """
     a = np.abs(np.atleast_2d(t))
     lo = a.min(axis=1, keepdims=True)
     hi = a.max(axis=1, keepdims=True)

@@ -248,7 +248,20 @@ class TargetOnly(Predictor):
 
 
 def random_derangement(n: int, rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random permutation of ``range(n)`` with no fixed point (``n >= 2``)."""
+    """A uniformly random permutation of ``range(n)`` with no fixed point (``n >= 2``).
+
+    Parameters
+    ----------
+    n : int
+        Length (at least 2).
+    rng : numpy.random.Generator
+        Randomness; permutations are drawn until one has no fixed point (rejection
+        sampling, about e tries on average), so the result is uniform over derangements.
+
+    Returns
+    -------
+    ndarray of int
+    """
     if n < 2:
         raise ValueError(f"parameter 'n' must be at least 2 for a derangement; got {n}")
     while True:

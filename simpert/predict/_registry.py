@@ -81,7 +81,18 @@ class Predictor:
 
 
 def register(cls: type) -> type:
-    """Class decorator: add a :class:`Predictor` subclass to the registry under ``cls.name``."""
+    """Class decorator: add a :class:`Predictor` subclass to the registry under ``cls.name``.
+
+    Parameters
+    ----------
+    cls : type
+        A subclass of :class:`Predictor` with a ``name``.
+
+    Returns
+    -------
+    type
+        ``cls``, so that ``register`` works as a decorator.
+    """
     if not (isinstance(cls, type) and issubclass(cls, Predictor)):
         raise TypeError(f"parameter 'cls' must be a Predictor subclass; got {cls!r}")
     _REGISTRY[cls.name] = cls

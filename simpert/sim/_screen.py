@@ -22,7 +22,18 @@ STREAMS = (
 
 
 def gene_names(n: int) -> np.ndarray:
-    """Gene names ``g00000``, ``g00001``, ... (at least five digits)."""
+    """Gene names ``g00000``, ``g00001``, ... (at least five digits).
+
+    Parameters
+    ----------
+    n : int
+        Number of genes.
+
+    Returns
+    -------
+    ndarray of object
+        The ``n`` names, zero-padded so that they sort in order.
+    """
     width = max(5, len(str(max(n - 1, 0))))
     return np.array([f"g{i:0{width}d}" for i in range(n)], dtype=object)
 
