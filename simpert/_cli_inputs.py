@@ -21,6 +21,12 @@ __all__ = [
     "metric_names",
 ]
 
+
+def _did_you_mean(spec: str, known) -> str:
+    """`` (did you mean a, b?)`` for the closest known names, or an empty string."""
+    close = difflib.get_close_matches(spec, list(known), n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
 _SET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 
 
@@ -87,9 +93,7 @@ def resolve_scenario(spec: str, overrides: dict | None = None):
     else:
         known = list_scenarios()
         if spec not in known:
-            close = difflib.get_close_matches(spec, known, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise CLIError(f"unknown scenario {spec!r}{hint}; known scenarios: {', '.join(known)} "
+            raise CLIError(f"unknown scenario {spec!r}{_did_you_mean(spec, known)}; known scenarios: {', '.join(known)} "
                            "(or give a path to a .toml file)")
         scenario = load_scenario(spec)
     if overrides:
@@ -207,9 +211,7 @@ def resolve_metric(spec: str, *, higher_is_better: bool = True, best: float | No
     if ":" not in spec:
         known = metric_names()
         if spec not in known:
-            close = difflib.get_close_matches(spec, known, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise CLIError(f"unknown metric {spec!r}{hint}; run 'simpert metrics' for the list, "
+            raise CLIError(f"unknown metric {spec!r}{_did_you_mean(spec, known)}; run 'simpert metrics' for the list, "
                            "or give module:function or file.R:function")
         return spec
     left, _, func = spec.rpartition(":")

@@ -8,7 +8,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from simpert._profiles import group_profiles
-from simpert.predict._types import Prediction, Predictions, Split
+from simpert.predict._types import Prediction
 
 
 def nb_screen(n_genes=60, n_perts=8, cells=40, n_ctrl=150, effect=1.0, seed=0, named_by_target=True,

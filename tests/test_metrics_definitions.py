@@ -277,7 +277,7 @@ def test_fair_retrieval_defeats_target_only_reward_hacking():
 
 
 def test_scaled_score_matches_cell_eval():
-    ce = pytest.importorskip("cell_eval")
+    pytest.importorskip("cell_eval")
     pl = pytest.importorskip("polars")
     from cell_eval import score_agg_metrics
 

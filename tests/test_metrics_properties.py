@@ -6,7 +6,6 @@ import dataclasses
 from fractions import Fraction
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -89,7 +88,6 @@ def test_constant_prediction_pds_with_exclusion_is_higher_on_average():
     """One-sided exclusion favours a constant prediction (the bias REFERENCES.md describes)."""
     hi = []
     for seed in range(30):
-        rng = np.random.default_rng(seed)
         N, G = 5, 30
         inp = random_input(seed, N, G)
         real = inp.real.copy()
