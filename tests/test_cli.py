@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from simpert._cli_mtx import read_mtx_dir
+from simpert.cli._mtx import read_mtx_dir
 from simpert.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 
-from simpert._cli_mtx import is_mtx_dir, jsonable, read_mtx_dir, write_mtx_dir
+from simpert.cli._mtx import is_mtx_dir, jsonable, read_mtx_dir, write_mtx_dir
 
 
 def _screen(n_genes=30, n_pert=4, cells=5, seed=0, dense=False):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._cli_common import CLIError, echo_err, progress
+from ._common import CLIError, echo_err, progress
 
 __all__ = ["run_calibrate", "merge_results", "write_outputs"]
 
@@ -77,8 +77,8 @@ def write_outputs(result, output: Path, *, card: bool = True, command: dict | No
     list of Path
         The files written.
     """
-    from ._cli_mtx import jsonable
-    from ._io import atomic_path, write_table_atomic, write_text_atomic
+    from ._mtx import jsonable
+    from .._io import atomic_path, write_table_atomic, write_text_atomic
 
     output.mkdir(parents=True, exist_ok=True)
     summary = result.summary()
@@ -132,7 +132,7 @@ def run_calibrate(*, metrics, scenarios, output: Path, replicates: int, seed: in
     """Run ``simpert calibrate`` (see ``simpert calibrate --help``)."""
     from simpert import calibrate as cal
 
-    from ._cli_inputs import parse_sets, resolve_metric, resolve_scenario
+    from ._inputs import parse_sets, resolve_metric, resolve_scenario
 
     if output.exists() and not output.is_dir():
         raise CLIError(f"output {str(output)!r} exists and is not a directory")

@@ -27,7 +27,7 @@ from typing import List, Optional
 
 import typer
 
-from ._cli_common import CLIError, echo_err, progress, user_errors
+from ._common import CLIError, echo_err, progress, user_errors
 
 __all__ = ["app", "main"]
 
@@ -163,7 +163,7 @@ def simulate_cmd(
     sets: Optional[List[str]] = typer.Option(None, "--set", help=_SET_HELP),
 ):
     """Simulate a screen with known truth and write it as .h5ad or a MatrixMarket directory."""
-    from ._cli_inputs import parse_sets, resolve_scenario, simulate_scenario
+    from ._inputs import parse_sets, resolve_scenario, simulate_scenario
 
     if fmt is None:
         fmt = OutFormat.h5ad if output.suffix.lower() == ".h5ad" else OutFormat.mtx
@@ -182,8 +182,8 @@ def simulate_cmd(
 
 
 def _write_screen(adata, output: Path, fmt: OutFormat) -> None:
-    from ._cli_mtx import write_mtx_dir
-    from ._io import write_h5ad_atomic
+    from ._mtx import write_mtx_dir
+    from .._io import write_h5ad_atomic
 
     if fmt is OutFormat.h5ad:
         write_h5ad_atomic(adata, output)
@@ -216,8 +216,8 @@ def de_cmd(
     """Differential expression of every perturbation against control, from one fit."""
     from simpert import de
 
-    from ._cli_inputs import read_screen
-    from ._io import write_table_atomic
+    from ._inputs import read_screen
+    from .._io import write_table_atomic
 
     _check_table_suffix(output)
     adata = read_screen(input)
@@ -273,8 +273,8 @@ def score_cmd(
     from simpert import metrics as sp_metrics
     from simpert import predict
 
-    from ._cli_inputs import parse_sets, read_screen, resolve_metric, resolve_scenario, simulate_scenario
-    from ._io import write_table_atomic
+    from ._inputs import parse_sets, read_screen, resolve_metric, resolve_scenario, simulate_scenario
+    from .._io import write_table_atomic
 
     _check_table_suffix(output)
     if (scenario is None) == (input is None):
@@ -346,7 +346,7 @@ def calibrate_cmd(
     tau, AUROC of duplicate vs mean baseline, null level, target and systematic gain,
     specificity) with a calibration card per metric.
     """
-    from ._cli_calibrate import run_calibrate
+    from ._calibrate import run_calibrate
 
     run_calibrate(metrics=metric, scenarios=scenario, output=output, replicates=replicates,
                   seed=seed, executor=executor.value, jobs=jobs, scheduler=scheduler,

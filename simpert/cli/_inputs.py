@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-from ._cli_common import CLIError
+from ._common import CLIError
 
 __all__ = [
     "parse_sets",
@@ -133,7 +133,7 @@ def read_screen(path: str | Path):
     -------
     AnnData
     """
-    from ._cli_mtx import is_mtx_dir, read_mtx_dir
+    from ._mtx import is_mtx_dir, read_mtx_dir
 
     path = Path(path)
     if not path.exists():

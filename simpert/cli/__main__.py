@@ -1,0 +1,5 @@
+"""``python -m simpert.cli``: the ``simpert`` command line."""
+
+from . import main
+
+main()
