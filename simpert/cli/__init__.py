@@ -161,14 +161,14 @@ def simulate_cmd(
     pseudobulk: bool = typer.Option(False, "--pseudobulk", help="Sum cells into one sample per "
                                     "perturbation and replicate."),
     sets: Optional[List[str]] = typer.Option(None, "--set", help=_SET_HELP),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output directory "
+                               "even if simpert did not write it."),
 ):
     """Simulate a screen with known truth and write it as .h5ad or a MatrixMarket directory."""
     from ._inputs import parse_sets, resolve_scenario, simulate_scenario
 
-    if fmt is None:
-        fmt = OutFormat.h5ad if output.suffix.lower() == ".h5ad" else OutFormat.mtx
-    if fmt is OutFormat.h5ad and output.suffix.lower() != ".h5ad":
-        raise CLIError(f"output {str(output)!r} must end in .h5ad for --format h5ad")
+    fmt = _screen_format(output, fmt)
+    _check_screen_output(output, fmt, force=force)
     sc = resolve_scenario(scenario, parse_sets(sets))
     with progress(f"simulating {sc.name} (seed {seed})", quiet=_STATE["quiet"]):
         adata = simulate_scenario(sc, seed=seed)
@@ -176,22 +176,46 @@ def simulate_cmd(
             from simpert import sim
 
             adata = sim.pseudobulk(adata, by=("perturbation", "replicate"))
-        _write_screen(adata, output, fmt)
+        _write_screen(adata, output, fmt, force=force)
     if not _STATE["quiet"]:
         echo_err(f"wrote {adata.n_obs} x {adata.n_vars} screen to {output}")
 
 
-def _write_screen(adata, output: Path, fmt: OutFormat) -> None:
-    from ._mtx import write_mtx_dir
+def _screen_format(output: Path, fmt: Optional[OutFormat]) -> OutFormat:
+    """The output format: given, or from the suffix (.h5ad; no suffix: an mtx directory)."""
+    suffix = output.suffix.lower()
+    if fmt is None:
+        if suffix == ".h5ad":
+            return OutFormat.h5ad
+        if suffix == "":
+            return OutFormat.mtx
+        raise CLIError(f"option '--output' must end in .h5ad (an AnnData file) or have no suffix "
+                       f"(a MatrixMarket directory); got {str(output)!r} (or give --format)")
+    if fmt is OutFormat.h5ad and suffix != ".h5ad":
+        raise CLIError(f"option '--output' must end in .h5ad for --format h5ad; got {str(output)!r}")
+    return fmt
+
+
+def _check_screen_output(output: Path, fmt: OutFormat, *, force: bool) -> None:
+    """Refuse, before any work, an output that cannot be written or would lose files."""
+    from .._io import check_output
+    from ._mtx import _is_written_by_simpert
+
+    if fmt is OutFormat.h5ad:
+        check_output(output, name="option '--output'")
+    else:
+        force = force or (output.is_dir() and _is_written_by_simpert(output))
+        check_output(output, kind="mtx", directory=True, force=force, name="option '--output'")
+
+
+def _write_screen(adata, output: Path, fmt: OutFormat, *, force: bool = False) -> None:
     from .._io import write_h5ad_atomic
+    from ._mtx import write_mtx_dir
 
     if fmt is OutFormat.h5ad:
         write_h5ad_atomic(adata, output)
     else:
-        if output.exists() and not output.is_dir():
-            raise CLIError(f"output {str(output)!r} exists and is not a directory (--format mtx "
-                           "writes a directory)")
-        write_mtx_dir(adata, output)
+        write_mtx_dir(adata, output, force=force)
 
 
 # --------------------------------------------------------------------------- de
@@ -233,8 +257,12 @@ def de_cmd(
 
 
 def _check_table_suffix(output: Path) -> None:
+    """Refuse, before any work, a table output with an unknown suffix or an unwritable path."""
+    from .._io import check_output
+
     if output.suffix.lower() not in (".parquet", ".csv", ".tsv"):
-        raise CLIError(f"output {str(output)!r} must end in .parquet, .csv or .tsv")
+        raise CLIError(f"option '--output' must end in .parquet, .csv or .tsv; got {str(output)!r}")
+    check_output(output, name="option '--output'")
 
 
 # --------------------------------------------------------------------------- score
@@ -339,6 +367,8 @@ def calibrate_cmd(
     sets: Optional[List[str]] = typer.Option(None, "--set", help=_SET_HELP + " Applies to every "
                                              "scenario."),
     card: bool = typer.Option(True, "--card/--no-card", help="Draw a calibration card PNG per metric."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output directory "
+                               "even if it is not an earlier calibration output."),
 ):
     """Does a metric reward what it should? Scores predictors of known quality on simulated scenarios.
 
@@ -351,14 +381,14 @@ def calibrate_cmd(
     run_calibrate(metrics=metric, scenarios=scenario, output=output, replicates=replicates,
                   seed=seed, executor=executor.value, jobs=jobs, scheduler=scheduler,
                   predictors=predictors, higher_is_better=not lower_is_better, best=best,
-                  sets=sets, card=card, quiet=_STATE["quiet"])
+                  sets=sets, card=card, quiet=_STATE["quiet"], force=force)
 
 
 # --------------------------------------------------------------------------- figures
 
 
 def _source_root() -> Path:
-    return Path(__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]
 
 
 @app.command("figures")
@@ -386,7 +416,16 @@ def figures_cmd(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``simpert`` executable."""
+    """Entry point of the ``simpert`` executable.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+    """
+    from .._io import install_signal_cleanup
+
+    install_signal_cleanup()
     app(args=argv, prog_name="simpert")
 
 

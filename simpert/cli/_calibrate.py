@@ -54,8 +54,9 @@ def _safe(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") or "metric"
 
 
-def write_outputs(result, output: Path, *, card: bool = True, command: dict | None = None) -> list[Path]:
-    """Write a calibration result into ``output`` (each file atomically).
+def write_outputs(result, output: Path, *, card: bool = True, command: dict | None = None,
+                  force: bool = False) -> list[Path]:
+    """Write a calibration result into the directory ``output``, replacing it as a whole.
 
     Files: ``table.csv`` (tidy scores), ``errors.csv`` (metrics that raised),
     ``summary.csv`` (metric, scenario, statistic, mean, se, n, B), ``summary.json`` (the same
@@ -66,21 +67,32 @@ def write_outputs(result, output: Path, *, card: bool = True, command: dict | No
     ----------
     result : CalibrationResult
     output : Path
-        Directory (created when absent).
+        Directory, created when absent. An existing one is replaced as a whole (so it holds
+        this run's files only) when it is empty or an earlier calibration output; otherwise
+        FileExistsError unless ``force``.
     card : bool, default True
         Draw the calibration cards.
     command : dict, optional
         The command-line arguments, recorded in ``summary.json``.
+    force : bool, default False
+        Replace an existing directory whatever it holds.
 
     Returns
     -------
     list of Path
         The files written.
     """
-    from ._mtx import jsonable
-    from .._io import atomic_path, write_table_atomic, write_text_atomic
+    from .._io import atomic_dir
 
-    output.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(output, kind="calibration", force=force) as tmp:
+        names = _write_files(result, tmp, card=card, command=command)
+    return [output / n for n in names]
+
+
+def _write_files(result, output: Path, *, card: bool, command: dict | None) -> list[str]:
+    from .._io import atomic_path, write_table_atomic, write_text_atomic
+    from ._mtx import jsonable
+
     summary = result.summary()
     written = [write_table_atomic(result.table, output / "table.csv"),
                write_table_atomic(result.errors, output / "errors.csv"),
@@ -122,20 +134,21 @@ def write_outputs(result, output: Path, *, card: bool = True, command: dict | No
             with atomic_path(path) as tmp:
                 fig.savefig(tmp, dpi=110, format="png")
             plt.close(fig)
-            written.append(path)
-    return written
+            written.append(path.name)
+    return [Path(p).name for p in written]
 
 
 def run_calibrate(*, metrics, scenarios, output: Path, replicates: int, seed: int, executor: str,
                   jobs, scheduler, predictors, higher_is_better: bool, best, sets, card: bool,
-                  quiet: bool) -> None:
+                  quiet: bool, force: bool = False) -> None:
     """Run ``simpert calibrate`` (see ``simpert calibrate --help``)."""
     from simpert import calibrate as cal
 
     from ._inputs import parse_sets, resolve_metric, resolve_scenario
 
-    if output.exists() and not output.is_dir():
-        raise CLIError(f"output {str(output)!r} exists and is not a directory")
+    from .._io import check_output
+
+    check_output(output, kind="calibration", directory=True, force=force, name="option '--output'")
     if scheduler is not None and executor != "dask":
         raise CLIError("option '--scheduler' needs --executor dask")
     overrides = parse_sets(sets)
@@ -166,7 +179,7 @@ def run_calibrate(*, metrics, scenarios, output: Path, replicates: int, seed: in
         raise CLIError(f"every metric failed on every scenario: {msg[:2000]}")
     command = {"metrics": list(metrics), "scenarios": list(scenarios), "replicates": replicates,
                "seed": seed, "executor": executor, "jobs": jobs, "set": overrides}
-    files = write_outputs(result, output, card=card, command=command)
+    files = write_outputs(result, output, card=card, command=command, force=force)
     if not quiet:
         echo_err(str(result.summary()))
         for _, row in result.errors.iterrows():

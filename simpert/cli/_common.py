@@ -28,8 +28,9 @@ def echo_err(message: str) -> None:
 def user_errors(fn):
     """Decorate a command: user errors become ``error: ...`` on stderr and exit status 2.
 
-    ``CLIError``, ``ValueError``, ``TypeError``, ``KeyError``, ``FileNotFoundError`` and
-    ``FileExistsError`` are user errors (bad input). Anything else is reported as an internal
+    ``CLIError``, ``ValueError``, ``TypeError``, ``KeyError`` and the file errors
+    (``FileNotFoundError``, ``FileExistsError``, ``NotADirectoryError``,
+    ``IsADirectoryError``, ``PermissionError``) are user errors (bad input). Anything else is reported as an internal
     error with exit status 1; set ``SIMPERT_DEBUG=1`` to see the traceback.
     """
 
@@ -40,7 +41,7 @@ def user_errors(fn):
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except (CLIError, ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
-                NotADirectoryError, IsADirectoryError) as err:
+                NotADirectoryError, IsADirectoryError, PermissionError) as err:
             if os.environ.get("SIMPERT_DEBUG"):
                 traceback.print_exc()
             message = err.args[0] if isinstance(err, KeyError) and err.args else err

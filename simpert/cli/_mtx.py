@@ -21,17 +21,16 @@ accepted.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.io
 import scipy.sparse as sp
+
+from .._io import atomic_dir, check_output
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "write_mtx_dir", "read_mtx_dir", "is_mtx_dir", "jsonable"]
 
@@ -74,29 +73,6 @@ def jsonable(obj):
     if isinstance(obj, bytes):
         return obj.decode()
     return str(obj)
-
-
-@contextlib.contextmanager
-def _atomic_dir(path: Path):
-    """Yield a temporary directory that replaces ``path`` (a directory) on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        old = None
-        if path.exists():
-            if not path.is_dir():
-                raise FileExistsError(f"output {str(path)!r} exists and is not a directory")
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.rmdir(old)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _column_types(df: pd.DataFrame) -> dict:
@@ -160,7 +136,14 @@ def is_mtx_dir(path) -> bool:
     return path.is_dir() and (path / "counts.mtx").is_file()
 
 
-def write_mtx_dir(adata, path) -> Path:
+def _is_written_by_simpert(path: Path) -> bool:
+    try:
+        return json.loads((path / "meta.json").read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def write_mtx_dir(adata, path, *, force: bool = False) -> Path:
     """Write a screen to a MatrixMarket directory (atomically).
 
     Parameters
@@ -169,7 +152,10 @@ def write_mtx_dir(adata, path) -> Path:
         Counts in ``layers['counts']`` or ``.X``; ``obs``, ``var`` and ``uns['simpert']``
         as in docs/architecture.md.
     path : str or path-like
-        The directory to create (replaced if it exists).
+        The directory to create. An existing directory is replaced only when it is empty
+        or an earlier MatrixMarket output of simpert (otherwise FileExistsError).
+    force : bool, default False
+        Replace an existing directory whatever it holds.
 
     Returns
     -------
@@ -179,6 +165,8 @@ def write_mtx_dir(adata, path) -> Path:
     from simpert._profiles import counts_matrix
 
     path = Path(path)
+    force = force or (path.is_dir() and _is_written_by_simpert(path))
+    check_output(path, kind="mtx", directory=True, force=force)
     x = counts_matrix(adata)
     is_sparse = sp.issparse(x)
     mat = sp.coo_matrix(x.T if is_sparse else np.asarray(x).T)
@@ -187,7 +175,7 @@ def write_mtx_dir(adata, path) -> Path:
     truth = dict(uns.pop("truth", {}) or {})
     obs_names = [str(n) for n in adata.obs_names]
     genes = [str(g) for g in adata.var_names]
-    with _atomic_dir(path) as tmp:
+    with atomic_dir(path, kind="mtx", force=force) as tmp:
         if integer and not np.issubdtype(mat.dtype, np.integer):
             mat = mat.astype(np.int64)
         scipy.io.mmwrite(tmp / "counts.mtx", mat, field="integer" if integer else "real")
