@@ -72,7 +72,11 @@ def _is_real(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class Interval(Constraint):
-    """A real number in an interval; ``closed`` is one of "both", "left", "right", "neither"."""
+    """A finite real number in an interval; ``closed`` is one of "both", "left", "right", "neither".
+
+    Infinite values never pass, whatever the bounds: a parameter set to ``inf`` fails here,
+    not deep inside the computation.
+    """
 
     low: float | None = None
     high: float | None = None
@@ -82,7 +86,7 @@ class Interval(Constraint):
     def ok(self, value: Any) -> bool:
         if value is None:
             return self.allow_none
-        if not _is_real(value) or math.isnan(float(value)):
+        if not _is_real(value) or not math.isfinite(float(value)):
             return False
         v = float(value)
         lo_closed = self.closed in ("both", "left")
@@ -99,6 +103,8 @@ class Interval(Constraint):
         lb = "[" if self.closed in ("both", "left") and self.low is not None else "("
         rb = "]" if self.closed in ("both", "right") and self.high is not None else ")"
         text = f"a number in {lb}{lo}, {hi}{rb}"
+        if self.low is None or self.high is None:
+            text = "a finite " + text[2:]
         return text + " or None" if self.allow_none else text
 
 

@@ -20,7 +20,7 @@ CASES = [
     (sim.ScreenParams, {"escape_rate": 1.0}, "escape_rate", "[0, 1)", "1.0"),
     (sim.ScreenParams, {"modality": "rnai"}, "modality", "one of 'crispri', 'ko', 'crispra'", "'rnai'"),
     (sim.ScreenParams, {"mean_shape": -2.0}, "mean_shape", "(0, inf)", "-2.0"),
-    (sim.ScreenParams, {"dispersion_a0": -1}, "dispersion_a0", "[0, inf)", "-1"),
+    (sim.ScreenParams, {"dispersion_a0": -1}, "dispersion_a0", "[0, 1000]", "-1"),
     (sim.ScreenParams, {"library_sd": 10}, "library_sd", "[0, 5]", "10"),
     (sim.ScreenParams, {"efficiency_a": 0}, "efficiency_a", "(0, inf)", "0"),
     (sim.ScreenParams, {"n_guides": 0}, "n_guides", "an integer >= 1", "0"),

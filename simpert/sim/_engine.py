@@ -8,19 +8,31 @@ group and in chunks of cells, from one child seed sequence per group and per com
 
 - counts are identical whatever the chunk size;
 - the cells of one group do not depend on any other group's size or parameters;
-- within a group, the first ``n`` cells do not depend on how many cells follow.
+- within a group, the first ``n`` cells do not depend on how many cells follow;
+- a cell's counts depend only on its own expected means and its own Poisson stream (one
+  child per cell), so two simulations that differ in a nuisance give identical counts to
+  every cell whose expected means the nuisance leaves unchanged.
+
+Counts are int32 when every count fits and int64 otherwise (never wrapped); expected means
+above 2^53 are refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import os
+
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["fresh", "CountModel", "Design", "draw_counts", "expected_matrix", "target_factor", "model_from_uns", "model_to_uns"]
+__all__ = ["fresh", "CountModel", "Design", "draw_counts", "expected_matrix", "target_factor",
+           "model_from_uns", "model_to_uns", "max_expected_mean", "check_memory", "cell_bytes"]
 
 LN2 = np.log(2.0)
+#: Largest expected count accepted: beyond it float64 means are no longer exact integers.
+MAX_MEAN = 2.0 ** 53
+_I32 = np.iinfo(np.int32).max
 
 
 @dataclass
@@ -93,6 +105,108 @@ def fresh(ss: np.random.SeedSequence) -> np.random.SeedSequence:
     return np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key, pool_size=ss.pool_size)
 
 
+def max_expected_mean(model: CountModel) -> float:
+    """An upper bound on any cell's expected count (size factor at +6 SD of its log-normal law).
+
+    Parameters
+    ----------
+    model : CountModel
+
+    Returns
+    -------
+    float
+    """
+    with np.errstate(over="ignore", divide="ignore"):
+        log2 = np.log2(model.base_mean) + np.max(model.replicate_log2fc, axis=0, initial=0.0)
+        top = np.max(log2, initial=-np.inf)
+        if model.effects.size:
+            pert = log2 + model.shared + np.maximum(np.max(model.effects, axis=0), 0.0)
+            top = max(top, float(np.max(pert)))
+        if model.modality == "crispra":
+            top += np.log2(model.activation_fold)
+        lib = (model.library_loc + 6.0 * model.library_sd) / LN2
+        return float(np.exp2(top + lib))
+
+
+def _check_means(model: CountModel) -> None:
+    bound = max_expected_mean(model)
+    if not np.isfinite(bound) or bound > MAX_MEAN:
+        raise ValueError(
+            "parameters 'library_loc', 'mean_scale' / 'gene_means' and the effect sizes must keep "
+            f"every expected count below 2^53 = {MAX_MEAN:.3g}; got expected counts up to "
+            f"{bound:.3g} (lower library_loc or the gene means)"
+        )
+
+
+def cell_bytes(model: CountModel) -> float:
+    """Expected bytes of one cell's row in CSR (int32 value + int32 column per non-zero).
+
+    Parameters
+    ----------
+    model : CountModel
+
+    Returns
+    -------
+    float
+    """
+    mu = np.asarray(model.base_mean, dtype=float) * np.exp(model.library_loc + model.library_sd ** 2 / 2)
+    alpha = np.asarray(model.dispersion, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        p0 = np.where(alpha > 0, np.exp(-np.log1p(alpha * mu) / np.where(alpha > 0, alpha, 1.0)),
+                      np.exp(-mu))
+    return float(np.sum(1.0 - p0)) * 8.0 + 8.0
+
+
+def _available_memory() -> int:
+    """Bytes of memory available to this process (MemAvailable, or physical memory)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def check_memory(n_bytes: float, what: str, advice: str) -> None:
+    """Refuse work whose estimated peak memory exceeds 80% of the available memory.
+
+    Parameters
+    ----------
+    n_bytes : float
+        Estimated peak bytes.
+    what : str
+        What would be built, e.g. ``"a 4,000,000 x 3,000 cell matrix"``.
+    advice : str
+        What to do instead.
+
+    Raises
+    ------
+    MemoryError
+        With the estimate, the available memory and the advice.
+    """
+    avail = _available_memory()
+    if n_bytes > 0.8 * avail:
+        raise MemoryError(
+            f"{what} needs about {n_bytes / 2**30:.1f} GiB, more than the {avail / 2**30:.1f} GiB "
+            f"of memory available; {advice}"
+        )
+
+
+def _poisson_rows(root: np.random.SeedSequence, first: int, lam: np.ndarray) -> np.ndarray:
+    """Poisson draws for rows ``first, first + 1, ...`` of a group, one stream per row."""
+    out = np.empty(lam.shape, dtype=np.int64)
+    key, ent, pool = root.spawn_key, root.entropy, root.pool_size
+    for i in range(lam.shape[0]):
+        seq = np.random.SeedSequence(ent, spawn_key=key + (first + i,), pool_size=pool)
+        out[i] = np.random.Generator(np.random.PCG64(seq)).poisson(lam[i])
+    return out
+
+
 def _group_streams(noise_ss: np.random.SeedSequence, n_groups: int):
     return fresh(noise_ss).spawn(n_groups)
 
@@ -148,7 +262,7 @@ def draw_counts(
     design : Design
     noise_ss : SeedSequence
         Root of the noise streams (one child per group, five per group: library sizes,
-        escape, KO editing, gamma, Poisson).
+        escape, KO editing, gamma, Poisson; the Poisson child has one child per cell).
     sample : ndarray (n,) of int or None
         When given, counts are summed into ``n_samples`` rows by these codes (pseudobulk)
         instead of returned per cell.
@@ -158,8 +272,15 @@ def draw_counts(
 
     Returns
     -------
-    X : scipy.sparse.csr_matrix (int32) or ndarray (int64)
+    X : scipy.sparse.csr_matrix (int32, or int64 when a count exceeds 2^31 - 1) or ndarray (int64)
     noise : dict of per-cell arrays ``size_factor``, ``escaped``, ``knockdown``
+
+    Raises
+    ------
+    ValueError
+        When an expected count could exceed 2^53.
+    MemoryError
+        When the cell matrix would not fit in the available memory (checked before drawing).
     """
     n = design.group.shape[0]
     G = model.base_mean.shape[0]
@@ -170,6 +291,12 @@ def draw_counts(
     all_pos = bool(np.all(pos))
     shape = 1.0 / alpha[pos]
     rows_per_chunk = max(1, chunk_elems // max(G, 1))
+    _check_means(model)
+    if sample is None:
+        check_memory(2.0 * n * cell_bytes(model) + 5 * 8.0 * chunk_elems,
+                     f"a {n:,} x {G:,} cell matrix",
+                     "simulate fewer cells or genes, or ask for pseudobulk output "
+                     "(output='pseudobulk', or --pseudobulk), which never holds the cells")
 
     order = np.argsort(design.group, kind="stable")
     sorted_groups = design.group[order]
@@ -194,12 +321,12 @@ def draw_counts(
         idx = order[lo:hi]
         m = hi - lo
         child = streams[grp].spawn(5)
-        gens = [np.random.default_rng(c) for c in child]
+        gens = [np.random.default_rng(c) for c in child[:4]]
         s, escaped, factor, knock = _cell_noise(model, grp, design.guide[idx], gens[:3])
         size_factor[idx] = s
         escaped_all[idx] = escaped
         knock_all[idx] = knock
-        g_gamma, g_pois = gens[3], gens[4]
+        g_gamma, pois_root = gens[3], child[4]
         log2_scales = _row_scales(model, grp)
         scales = np.exp2(log2_scales)
         if all_pos:
@@ -223,7 +350,7 @@ def draw_counts(
             lam *= s[c0:c1, None]
             if t >= 0:
                 lam[:, t] *= factor[c0:c1]
-            counts = g_pois.poisson(lam)
+            counts = _poisson_rows(pois_root, c0, lam)
             del lam
             if pb:
                 codes = sample[idx[c0:c1]]
@@ -232,7 +359,9 @@ def draw_counts(
             else:
                 flat = counts.reshape(-1)
                 nzi = np.flatnonzero(flat)
-                data_parts.append(flat[nzi].astype(np.int32))
+                vals = flat[nzi]
+                data_parts.append(vals.astype(np.int32) if vals.size == 0 or vals.max() <= _I32 else vals)
+                del vals
                 ind_parts.append((nzi % G).astype(np.int32))
                 row_nnz[lo + c0: lo + c1] = np.bincount(nzi // G, minlength=r)
                 del flat, nzi

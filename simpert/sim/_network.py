@@ -202,9 +202,13 @@ def network_from_edges(edges, *, genes=None) -> Network:
         src = np.array([str(r[0]) for r in rows], dtype=object)
         dst = np.array([str(r[1]) for r in rows], dtype=object)
         w = np.array([float(r[2]) if len(r) == 3 else 1.0 for r in rows])
+    if not np.all(np.isfinite(w)):
+        fail("edges", "finite edge weights", f"{int(np.sum(~np.isfinite(w)))} non-finite weight(s)")
     if genes is None:
         genes = sorted(set(src) | set(dst))
     genes = [str(x) for x in genes]
+    if not genes:
+        fail("edges", "at least one edge (or a non-empty 'genes')", edges if len(src) else [])
     pos = {g: i for i, g in enumerate(genes)}
     bad = [x for x in np.concatenate([src, dst]) if x not in pos]
     if bad:

@@ -75,8 +75,17 @@ def noise_only(
     g = np.random.default_rng(s_noise)
     if p.noise == "gaussian":
         X = row_eff + p.sigma * g.standard_normal((n_rows, G))
+        if not np.all(np.isfinite(X)):
+            raise ValueError("parameters 'sigma' and 'effect_sd' must give finite values; got "
+                             "non-finite samples (use smaller values)")
     else:
-        mu = p.mean * np.exp2(row_eff)
+        with np.errstate(over="ignore"):
+            mu = p.mean * np.exp2(row_eff)
+        if not np.all(mu < 2.0 ** 53):
+            raise ValueError(
+                "parameters 'mean' and 'effect_sd' must keep every expected count below 2^53; got "
+                f"expected counts up to {float(np.max(mu)):.3g}"
+            )
         if p.dispersion > 0:
             lam = g.standard_gamma(1.0 / p.dispersion, size=(n_rows, G)) * (p.dispersion * mu)
         else:

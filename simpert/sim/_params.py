@@ -152,7 +152,8 @@ class ScreenParams(_ParamsMixin):
     min_mean : float, default 1e-3
         Lower bound applied to the base means.
     dispersion_a0, dispersion_a1 : float, default 0.1, 0.2
-        Dispersion trend ``a0 + a1 / base_mean``.
+        Dispersion trend ``a0 + a1 / base_mean``; each in [0, 1000] (beyond, almost every
+        count would be 0).
     dispersion_sd : float, default 0.0
         SD of a log-normal scatter of the dispersions around the trend.
     library_loc, library_sd : float, default 0.0, 0.2
@@ -232,8 +233,8 @@ class ScreenParams(_ParamsMixin):
         "mean_shape": Interval(0, None, "neither"),
         "mean_scale": Interval(0, None, "neither"),
         "min_mean": Interval(0, None, "neither"),
-        "dispersion_a0": Interval(0, None),
-        "dispersion_a1": Interval(0, None),
+        "dispersion_a0": Interval(0, 1e3),
+        "dispersion_a1": Interval(0, 1e3),
         "dispersion_sd": Interval(0, None),
         "library_loc": Interval(-20, 20),
         "library_sd": Interval(0, 5),
@@ -427,8 +428,8 @@ class NetworkParams(_ParamsMixin):
                 "mean_shape": Interval(0, None, "neither"),
                 "mean_scale": Interval(0, None, "neither"),
                 "min_mean": Interval(0, None, "neither"),
-                "dispersion_a0": Interval(0, None),
-                "dispersion_a1": Interval(0, None),
+                "dispersion_a0": Interval(0, 1e3),
+                "dispersion_a1": Interval(0, 1e3),
                 "library_loc": Interval(-20, 20),
                 "library_sd": Interval(0, 5),
                 "control_label": Instance((str,), "a string"),

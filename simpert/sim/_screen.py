@@ -8,10 +8,11 @@ import anndata as ad
 
 from .._random import as_seed_sequence, seed_record
 from .._validation import Instance, OneOf, check
-from ._engine import CountModel, Design, draw_counts, fresh, model_to_uns, target_factor
+from ._engine import (CountModel, Design, cell_bytes, check_memory, draw_counts, fresh,
+                      model_to_uns, target_factor)
 from ._params import ScreenParams
 
-__all__ = ["screen", "gene_names", "STREAMS"]
+__all__ = ["screen", "gene_names", "check_finite", "STREAMS"]
 
 #: Child seed sequences of a screen, in spawn order. Each component draws from its own
 #: stream, so switching one component off (it is drawn and then zeroed) leaves the others.
@@ -58,8 +59,10 @@ def _draw_truth(p: ScreenParams, streams: dict) -> dict:
     g = np.random.default_rng(streams["targets"])
     targets = np.sort(g.permutation(G)[:P])
     # guide efficiencies
-    g = np.random.default_rng(streams["guide_efficiency"])
-    eff = g.beta(p.efficiency_a, p.efficiency_b, size=(P, p.n_guides))
+    # one stream per perturbation: guide j keeps its efficiency whatever n_guides is
+    eff = np.zeros((P, p.n_guides))
+    for j, child in enumerate(fresh(streams["guide_efficiency"]).spawn(P)):
+        eff[j] = np.random.default_rng(child).beta(p.efficiency_a, p.efficiency_b, p.n_guides)
     # sparse specific effects: indicator, magnitude, sign (all drawn whatever p_effect)
     g = np.random.default_rng(streams["effects"])
     u = g.random((P, G))
@@ -154,7 +157,6 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
     ss = as_seed_sequence(rng)
     streams = dict(zip(STREAMS, fresh(ss).spawn(len(STREAMS))))
     tr = _draw_truth(p, streams)
-    design = _draw_design(p, tr["n_cells"], streams["design"])
     P, G = p.n_perturbations, p.n_genes
     model = CountModel(
         base_mean=tr["base"], dispersion=tr["disp"], shared=tr["shared"], effects=tr["effects"],
@@ -163,6 +165,8 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         escape_rate=p.escape_rate, ko_residual=p.ko_residual, activation_fold=p.activation_fold,
         modality=p.modality,
     )
+    _check_size(model, p.n_control_cells + int(tr["n_cells"].sum()), output)
+    design = _draw_design(p, tr["n_cells"], streams["design"])
     genes = gene_names(G)
     perts = genes[tr["targets"]]
     guides = np.array([f"{t}_{j + 1}" for t in perts for j in range(p.n_guides)], dtype=object)
@@ -171,6 +175,8 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
     specific[np.arange(P), tr["targets"]] = np.log2(exp_factor)
     e = p.escape_rate
     log2fc = tr["shared"][None, :] + np.log2((1.0 - e) * np.exp2(specific) + e)
+    check_finite(("effect_size", "effect_sd", "systematic_strength", "systematic_sd",
+                  "systematic_direction"), log2fc=log2fc, shared_log2fc=tr["shared"])
     truth = {
         "perturbations": np.asarray(perts, dtype=object).astype(str),
         "genes": genes.astype(str),
@@ -195,6 +201,34 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         "count_model": model_to_uns(model),
     }
     return _assemble(model, design, streams["noise"], uns, genes, output=output)
+
+
+def _check_size(model: CountModel, n_cells: int, output: str) -> None:
+    """Refuse, before drawing, a screen whose cells would not fit in memory."""
+    per_cell = 200.0 + (2.0 * cell_bytes(model) if output == "cells" else 0.0)
+    check_memory(n_cells * per_cell, f"a screen of {n_cells:,} cells x {model.base_mean.shape[0]:,} genes",
+                 "simulate fewer cells or genes, or ask for pseudobulk output "
+                 "(output='pseudobulk', or --pseudobulk), which never holds the cell matrix")
+
+
+def check_finite(params, **arrays) -> None:
+    """Raise ValueError when a simulated array holds NaN or infinite values.
+
+    Parameters
+    ----------
+    params : tuple of str
+        The parameters that set those arrays (named in the message).
+    **arrays
+        Name to array.
+    """
+    for name, arr in arrays.items():
+        arr = np.asarray(arr, dtype=float)
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ValueError(
+                f"parameters {', '.join(repr(x) for x in params)} must give finite values; got "
+                f"{int(bad.sum())} non-finite value(s) in the simulated {name} (use smaller values)"
+            )
 
 
 def _design_obs(design: Design, uns: dict, noise: dict) -> pd.DataFrame:

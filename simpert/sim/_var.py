@@ -14,7 +14,7 @@ from .._validation import Instance, check, fail
 from ._engine import CountModel, Design, fresh, model_to_uns
 from ._network import Network
 from ._params import NetworkParams
-from ._screen import _assemble, _version
+from ._screen import _assemble, _version, check_finite
 
 __all__ = ["var_network", "spectral_radius", "scale_network", "steady_state", "iterate"]
 
@@ -180,6 +180,11 @@ def _states(W, b, target, p: NetworkParams) -> np.ndarray:
     return iterate(W, b, target, p.steps, clamp_value=p.clamp_value, persistent=p.input == "persistent")
 
 
+def _check_states(x: np.ndarray, what: str) -> None:
+    """Refuse non-finite states (an unstable network iterated for many steps, a huge clamp)."""
+    check_finite(("spectral_radius", "steps", "clamp_value", "noise_sd"), **{what: x})
+
+
 def var_network(network, params: NetworkParams | None = None, *, perturb="all", rng=None, **overrides) -> ad.AnnData:
     """Simulate perturbations of a linear network (the PEREGGRN VAR design, generalised).
 
@@ -227,6 +232,8 @@ def var_network(network, params: NetworkParams | None = None, *, perturb="all", 
     p = params
     genes = np.asarray(network.genes, dtype=object).astype(str)
     G = genes.size
+    if G == 0:
+        fail("network", "a network with at least one gene", network)
     pos = {g: i for i, g in enumerate(genes)}
     if isinstance(perturb, str) and perturb == "all":
         targets = np.arange(G)
@@ -248,6 +255,7 @@ def var_network(network, params: NetworkParams | None = None, *, perturb="all", 
     mean_in = np.full((P + 1, G), 0.5)
     tgt_all = np.concatenate([[-1], targets])
     expected = _states(W, mean_in, tgt_all, p)
+    _check_states(expected, "expected states")
     diff = expected[1:] - expected[0][None, :]
     perts = genes[targets]
     truth = {
@@ -272,6 +280,7 @@ def var_network(network, params: NetworkParams | None = None, *, perturb="all", 
         X = _states(W, b, row_target, p)
         if p.noise_sd > 0:
             X = X + p.noise_sd * np.random.default_rng(s_noise).standard_normal(X.shape)
+        _check_states(X, "samples")
         truth.update(log2fc=diff, specific_log2fc=diff.copy(), shared_log2fc=np.zeros(G))
         rep = np.concatenate([np.arange(nc), np.tile(np.arange(n), P)])
         obs = pd.DataFrame(
@@ -289,6 +298,7 @@ def var_network(network, params: NetworkParams | None = None, *, perturb="all", 
 
     # counts: the network state moves log2 means by count_scale per unit
     lfc = p.count_scale * diff
+    check_finite(("count_scale", "spectral_radius", "steps", "clamp_value"), log2fc=lfc)
     g_mean = np.random.default_rng(s_mean)
     base = np.maximum(g_mean.gamma(p.mean_shape, p.mean_scale, G), p.min_mean)
     disp = p.dispersion_a0 + p.dispersion_a1 / base
