@@ -48,11 +48,11 @@ def results_from_arrays(ds: DEDataset, *, backend: str, alpha: float, base_mean,
     )
 
 
-def _native(ds, *, alpha, shrink, cooks, independent_filter, n_jobs):
+def _native(ds, *, alpha, shrink, cooks, independent_filter, n_jobs, fit_type="parametric"):
     from ._native import fit_native
 
     fit = fit_native(ds, alpha=alpha, cooks=cooks, independent_filter=independent_filter,
-                     shrink="normal" if shrink == "normal" else None, n_jobs=n_jobs)
+                     shrink="normal" if shrink == "normal" else None, n_jobs=n_jobs, fit_type=fit_type)
     mats = {"log2fc": fit.lfc, "lfc_se": fit.lfc_se, "stat": fit.stat, "pvalue": fit.pvalue, "padj": fit.padj}
     if fit.lfc_shrunk is not None:
         mats["log2fc_shrunk"], mats["lfc_se_shrunk"] = fit.lfc_shrunk, fit.lfc_se_shrunk
@@ -62,7 +62,7 @@ def _native(ds, *, alpha, shrink, cooks, independent_filter, n_jobs):
             "converged": fit.converged, "all_zero": fit.all_zero}
     if fit.trend.kind == "parametric":
         info["asymptDisp"], info["extraPois"] = fit.trend.coef
-    else:
+    elif fit.trend.kind == "mean":
         info["mean_disp"] = fit.trend.coef[0]
     disp = {"genewise": fit.disp_gene, "trend": fit.disp_fit, "map": fit.disp_map, "final": fit.disp_final}
     return results_from_arrays(ds, backend="native", alpha=alpha, base_mean=fit.base_mean,
@@ -93,7 +93,7 @@ def _add_ash(res: DEResults) -> DEResults:
 
 def deseq(adata, *, control: str = "control", design: str = "perturbation", backend: str = "native",
           alpha: float = 0.1, shrink: str | None = None, cooks: bool = True, independent_filter: bool = True,
-          n_jobs: int | None = 1) -> DEResults:
+          n_jobs: int | None = 1, fit_type: str = "parametric") -> DEResults:
     """DESeq2-style differential expression of every perturbation against the control.
 
     One negative binomial GLM with the perturbation factor is fitted (as ``DESeq()`` with
@@ -127,6 +127,11 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
         Independent filtering on the base mean; plain BH when False.
     n_jobs : int, default 1
         Threads for the native engine (-1: all cores); passed to PyDESeq2 as ``n_cpus``.
+    fit_type : {"parametric", "local", "mean"}, default "parametric"
+        Dispersion trend, as R's ``fitType``: ``a0 + a1 / mean`` (replaced by the local fit
+        when it fails, as in R), locfit's local regression of the log dispersions on the log
+        means, or the mean of the gene-wise estimates. The native and R backends support all
+        three; PyDESeq2 only "parametric" and "mean".
 
     Returns
     -------
@@ -157,6 +162,9 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
     check("cooks", cooks, Instance((bool, np.bool_), "a bool"))
     check("independent_filter", independent_filter, Instance((bool, np.bool_), "a bool"))
     check("n_jobs", n_jobs, Integer(allow_none=True))
+    check("fit_type", fit_type, OneOf(("parametric", "local", "mean")))
+    if fit_type == "local" and backend == "pydeseq2":
+        fail("fit_type", "'parametric' or 'mean' with backend='pydeseq2'", fit_type)
     check("control", control, Instance((str,), "a level name (str)"))
     check("design", design, Instance((str,), "a column name (str)"))
     if n_jobs == 0:
@@ -168,16 +176,17 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
     ds = as_dataset(adata, design=design, control=control)
     if backend == "native":
         res = _native(ds, alpha=alpha, shrink=shrink, cooks=cooks, independent_filter=independent_filter,
-                      n_jobs=n_jobs)
+                      n_jobs=n_jobs, fit_type=fit_type)
     elif backend == "pydeseq2":
         from ._pydeseq2 import deseq_pydeseq2
 
         res = deseq_pydeseq2(ds, alpha=alpha, shrink=shrink, cooks=cooks,
-                             independent_filter=independent_filter, n_jobs=n_jobs)
+                             independent_filter=independent_filter, n_jobs=n_jobs, fit_type=fit_type)
     else:
         from ._rdeseq2 import deseq_r
 
-        res = deseq_r(ds, alpha=alpha, shrink=shrink, cooks=cooks, independent_filter=independent_filter)
+        res = deseq_r(ds, alpha=alpha, shrink=shrink, cooks=cooks, independent_filter=independent_filter,
+                      fit_type=fit_type)
     if shrink == "ash":
         res = _add_ash(res)
     return res

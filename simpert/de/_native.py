@@ -96,7 +96,7 @@ def _level_mean_mu(y, sf, starts, sizes):
 
 
 def _dispersions(Y, sf, starts, sizes, base_mean, base_var, max_disp, n_jobs, trend=None,
-                 prior=None):
+                 prior=None, fit_type="parametric"):
     """Gene-wise, trend, MAP and final dispersions for the rows of ``Y``."""
     m = Y.shape[1]
 
@@ -108,7 +108,7 @@ def _dispersions(Y, sf, starts, sizes, base_mean, base_var, max_disp, n_jobs, tr
 
     disp_gene = _map(genewise, Y.shape[0], m, n_jobs)
     if trend is None:
-        trend = fit_trend(base_mean, disp_gene)
+        trend = fit_trend(base_mean, disp_gene, fit_type=fit_type)
     disp_fit = trend(base_mean)
     if prior is None:
         prior = prior_variance(disp_gene, disp_fit, m, len(starts))
@@ -155,7 +155,8 @@ def _glm_cooks(Y, sf, alpha, starts, sizes, cutoff, replaceable, n_jobs):
 
 
 def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, independent_filter: bool = True,
-               shrink: str | None = None, n_jobs: int | None = 1, min_replicates_replace: int = 7) -> NativeFit:
+               shrink: str | None = None, n_jobs: int | None = 1, min_replicates_replace: int = 7,
+               fit_type: str = "parametric") -> NativeFit:
     """Run the native engine on a dataset.
 
     Parameters
@@ -174,6 +175,8 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
         Threads over blocks of genes (-1: all cores).
     min_replicates_replace : int, default 7
         Levels with at least this many samples have outlier counts replaced.
+    fit_type : {"parametric", "local", "mean"}, default "parametric"
+        Dispersion trend (R's ``fitType``); a failed parametric fit falls back to local.
 
     Returns
     -------
@@ -193,7 +196,7 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
     bm_nz, bv_nz = base_mean[nz], base_var[nz]
 
     dg, dfit, dmap, dfinal, dout, trend, prior = _dispersions(
-        Ynz, sf, starts, sizes, bm_nz, bv_nz, max_disp, n_jobs)
+        Ynz, sf, starts, sizes, bm_nz, bv_nz, max_disp, n_jobs, fit_type=fit_type)
 
     cutoff = cooks_cutoff(m, L) if m > L else np.inf
     replaceable = np.repeat(sizes >= min_replicates_replace, sizes)

@@ -103,9 +103,13 @@ def newton_max_log_alpha(y, mu, starts, a0, lo, hi, prior_mean=None, prior_var=N
         pm = None if prior_mean is None else prior_mean[active]
         g, h = log_posterior_derivs(y[active], mu[active], starts, aa, pm, prior_var)
         bad = ~np.isfinite(g) | ~np.isfinite(h)
+        # an exact zero gradient is a stationary point: stop there (it is neither a lower
+        # nor an upper end of the bracket)
+        flat = g == 0
         pos = g > 0
+        neg = g < 0
         blo_a = np.where(pos, np.maximum(blo[active], aa), blo[active])
-        bhi_a = np.where(~pos, np.minimum(bhi[active], aa), bhi[active])
+        bhi_a = np.where(neg, np.minimum(bhi[active], aa), bhi[active])
         blo[active] = blo_a
         bhi[active] = bhi_a
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -113,11 +117,13 @@ def newton_max_log_alpha(y, mu, starts, a0, lo, hi, prior_mean=None, prior_var=N
         step = np.clip(step, -3.0, 3.0)
         prop = aa + step
         outside = (prop <= blo_a) | (prop >= bhi_a)
-        prop = np.where(outside, 0.5 * (blo_a + bhi_a), prop)
+        mid = 0.5 * (blo_a + bhi_a)
+        prop = np.where(outside & np.isfinite(mid), mid, prop)
         at_edge = ((aa >= hi) & (g > 0)) | ((aa <= lo) & (g < 0))
         prop = np.clip(prop, lo, hi)
-        done = bad | at_edge | (np.abs(prop - aa) < tol) | (g == 0)
-        a[active] = np.where(at_edge | bad, aa, prop)
+        keep = at_edge | bad | flat
+        done = keep | (np.abs(prop - aa) < tol)
+        a[active] = np.where(keep, aa, prop)
         active = active[~done]
     return a
 
@@ -205,6 +211,100 @@ def _first_accepted_step(y, mu, starts, a0, lp0, g0, lo, max_halvings: int = 40)
     return stalled, first_try, a_out, lp_out
 
 
+def armijo_max_log_alpha(y, mu, starts, a0, prior_mean=None, prior_var=None, *, min_log_alpha: float,
+                         kappa0: float = 1.0, tol: float = _TOL, maxit: int = 100):
+    """DESeq2's line search for the dispersion (``fitDisp`` in ``src/DESeq2.cpp``), vectorised.
+
+    Steps along the gradient of the log posterior in ``a = log(alpha)`` with step length
+    ``kappa`` (Armijo rule with ``epsilon = 1e-4``; ``kappa`` halved after a rejected step,
+    multiplied by 1.1 (at most ``kappa0``) after an accepted one and halved after every fifth
+    accepted step); proposals are kept within ``[-30, 10]``. A gene stops when an accepted step
+    changes the objective by less than ``tol``, when ``a`` drops below ``min_log_alpha``, or
+    after ``maxit`` proposals.
+
+    Parameters
+    ----------
+    y, mu : ndarray, shape (n_genes, n_samples)
+        Counts and fitted means.
+    starts : ndarray of int
+        Level segments.
+    a0 : ndarray, shape (n_genes,)
+        Starting values.
+    prior_mean : ndarray, shape (n_genes,), optional
+        Prior mean of ``a`` (MAP).
+    prior_var : float, optional
+        Prior variance of ``a``.
+    min_log_alpha : float
+        Lower stopping bound (``log(minDisp / 10)``).
+    kappa0 : float, default 1
+        Initial and largest step length.
+    tol : float, default 1e-6
+        Stopping tolerance on the change of the objective.
+    maxit : int, default 100
+        Proposals per gene.
+
+    Returns
+    -------
+    a : ndarray
+        Final ``a`` per gene.
+    iters : ndarray of int
+        Proposals made (``maxit`` when the cap was hit: R's non-convergence).
+    initial_lp, last_lp : ndarray
+        Objective at the start and R's last recorded objective.
+    """
+    a = np.asarray(a0, dtype=float).copy()
+    n = a.size
+    pm = None if prior_mean is None else np.asarray(prior_mean, dtype=float)
+
+    def lp_of(idx, av):
+        return log_posterior(y[idx], mu[idx], starts, av, None if pm is None else pm[idx], prior_var)
+
+    def dlp_of(idx, av):
+        return log_posterior_derivs(y[idx], mu[idx], starts, av, None if pm is None else pm[idx], prior_var)[0]
+
+    allidx = np.arange(n)
+    lp = lp_of(allidx, a)
+    dlp = dlp_of(allidx, a)
+    initial_lp = lp.copy()
+    kappa = np.full(n, float(kappa0))
+    iters = np.zeros(n, dtype=int)
+    n_acc = np.zeros(n, dtype=int)
+    active = allidx
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(maxit):
+            if active.size == 0:
+                break
+            iters[active] += 1
+            aa, g, k = a[active], dlp[active], kappa[active]
+            prop = aa + k * g
+            k = np.where(prop < -30.0, (-30.0 - aa) / g, k)
+            k = np.where(prop > 10.0, (10.0 - aa) / g, k)
+            a_new = aa + k * g
+            lp_new = lp_of(active, a_new)
+            accept = -lp_new <= -lp[active] - k * 1e-4 * g * g
+            # rejected: halve the step
+            kappa[active] = np.where(accept, k, k / 2.0)
+            acc = active[accept]
+            if acc.size:
+                n_acc[acc] += 1
+                a[acc] = a_new[accept]
+                change = lp_new[accept] - lp[acc]
+                small = change < tol
+                low = ~small & (a[acc] < min_log_alpha)
+                lp[acc[small]] = lp_new[accept][small]
+                go = ~small & ~low
+                cont = acc[go]
+                lp[cont] = lp_new[accept][go]
+                if cont.size:
+                    dlp[cont] = dlp_of(cont, a[cont])
+                    kk = np.minimum(kappa[cont] * 1.1, kappa0)
+                    kappa[cont] = np.where(n_acc[cont] % 5 == 0, kk / 2.0, kk)
+                stop = np.zeros(n, dtype=bool)
+                stop[acc[small | low]] = True
+                active = active[~stop[active]]
+    return a, iters, initial_lp, lp
+
+
 def genewise_dispersion(y, mu, starts, alpha_init, max_disp) -> np.ndarray:
     """Gene-wise Cox-Reid dispersion estimates (``estimateDispersionsGeneEst``).
 
@@ -223,25 +323,14 @@ def genewise_dispersion(y, mu, starts, alpha_init, max_disp) -> np.ndarray:
     -------
     ndarray, shape (n_genes,)
     """
-    lo, hi = np.log(MIN_DISP / 10.0), np.log(max_disp)
-    a0 = np.log(alpha_init)
-    lp0 = log_posterior(y, mu, starts, a0)
-    g0, _ = log_posterior_derivs(y, mu, starts, a0)
-    stalled, first_try, a_st, lp_st = _first_accepted_step(y, mu, starts, a0, lp0, g0, lo)
-    a_hat = a0.copy()
-    last_lp = lp0.copy()
-    a_hat[stalled] = a_st[stalled]
-    last_lp[stalled] = lp_st[stalled]
-    one_iter = stalled & first_try
-    rest = np.flatnonzero(~stalled)
-    if rest.size:
-        a_r = newton_max_log_alpha(y[rest], mu[rest], starts, a0[rest], lo, hi)
-        a_hat[rest] = a_r
-        last_lp[rest] = log_posterior(y[rest], mu[rest], starts, a_r)
+    min_log = np.log(MIN_DISP / 10.0)
+    a_hat, iters, lp0, last_lp = armijo_max_log_alpha(y, mu, starts, np.log(alpha_init), min_log_alpha=min_log)
     est = np.minimum(np.exp(a_hat), max_disp)
     no_increase = last_lp < lp0 + np.abs(lp0) / 1e6
     est[no_increase] = alpha_init[no_increase]
-    regrid = np.flatnonzero(one_iter & (est > MIN_DISP * 10))
+    # R: not converged when the cap was hit or the search stopped after one proposal; those
+    # genes (unless at the lower bound) are re-estimated on the grid
+    regrid = np.flatnonzero(((iters >= 100) | (iters == 1)) & (est > MIN_DISP * 10))
     if regrid.size:
         est[regrid] = np.exp(grid_max_log_alpha(y[regrid], mu[regrid], starts, max_disp))
     return np.clip(est, MIN_DISP, max_disp)
@@ -270,6 +359,12 @@ def map_dispersion(y, mu, starts, disp_gene, disp_fit, prior_var, max_disp) -> n
     """
     init = np.where(disp_gene > 0.1 * disp_fit, disp_gene, disp_fit)
     init = np.where(np.isfinite(init), init, disp_fit)
-    lo, hi = np.log(MIN_DISP / 10.0), np.log(max_disp)
-    a = newton_max_log_alpha(y, mu, starts, np.log(init), lo, hi, np.log(disp_fit), prior_var)
-    return np.clip(np.exp(a), MIN_DISP, max_disp)
+    prior_mean = np.log(disp_fit)
+    a, iters, _, _ = armijo_max_log_alpha(y, mu, starts, np.log(init), prior_mean, prior_var,
+                                          min_log_alpha=np.log(MIN_DISP / 10.0))
+    est = np.exp(a)
+    regrid = np.flatnonzero(iters >= 100)  # R: the cap was hit; grid search with the prior
+    if regrid.size:
+        est[regrid] = np.exp(grid_max_log_alpha(y[regrid], mu[regrid], starts, max_disp,
+                                                prior_mean[regrid], prior_var))
+    return np.clip(est, MIN_DISP, max_disp)

@@ -1,11 +1,17 @@
 """The dispersion trend and the prior variance of the log dispersions.
 
+Follows ``estimateDispersionsFit``, ``parametricDispersionFit`` and ``localDispersionFit`` in
+DESeq2's ``R/core.R`` (1.38):
+
 - Parametric trend ``alpha(mu) = a0 + a1 / mu``: a Gamma GLM with identity link fitted to the
   gene-wise estimates, refitted after dropping genes whose ratio to the current fit lies
   outside ``(1e-4, 15)`` until the coefficients settle (``parametricDispersionFit``). When
-  the fit fails (a coefficient not positive, or no convergence in 10 rounds) the trend falls
-  back to the mean of the gene-wise estimates (``fitType = "mean"``); R substitutes a local
-  regression there instead.
+  the fit fails (a coefficient not positive, or no convergence in 10 rounds) R substitutes
+  the local fit, and so does this module.
+- Local trend: ``exp`` of locfit's local quadratic regression of ``log(alpha)`` on
+  ``log(mean)`` with the means as prior weights (:mod:`._native_locfit`), over the genes with
+  ``alpha >= 10 minDisp``; ``minDisp`` everywhere when there are none.
+- Mean trend: the 0.1% trimmed mean of the estimates above ``10 minDisp``.
 - Prior variance ``max(MAD^2 - trigamma((m - p) / 2), 0.25)`` of the log residuals; with
   1 to 3 residual degrees of freedom DESeq2 instead matches the histogram of the residuals
   to simulated ``log(chi^2_{m-p} / (m-p)) + N(0, s^2)`` draws (KL divergence on a grid of
@@ -20,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import polygamma
 
+from ._native_locfit import LocalFit, locfit_1d
+
 __all__ = ["DispersionTrend", "fit_trend", "prior_variance", "mad"]
 
 MIN_DISP = 1e-8
@@ -31,20 +39,30 @@ class DispersionTrend:
 
     Parameters
     ----------
-    kind : {"parametric", "mean"}
+    kind : {"parametric", "local", "mean"}
         Which fit was used.
     coef : tuple of float
-        ``(asymptDisp, extraPois)`` for the parametric fit; ``(mean,)`` for the mean fit.
+        ``(asymptDisp, extraPois)`` for the parametric fit; ``(mean,)`` for the mean fit;
+        ``(value,)`` for a local fit that is a constant (no estimate above ``10 minDisp``).
+    local : LocalFit, optional
+        The locfit curve of ``log(alpha)`` against ``log(mean)`` (local fit).
+    requested : str
+        The ``fit_type`` asked for (``"parametric"`` falls back to ``"local"``).
     """
 
     kind: str
     coef: tuple
+    local: LocalFit | None = None
+    requested: str = ""
 
     def __call__(self, means: np.ndarray) -> np.ndarray:
         """Trend value at the given base means."""
         means = np.asarray(means, dtype=float)
         if self.kind == "parametric":
             return self.coef[0] + self.coef[1] / means
+        if self.kind == "local" and self.local is not None:
+            with np.errstate(divide="ignore"):
+                return np.exp(self.local(np.log(means)))
         return np.full(means.shape, self.coef[0])
 
 
@@ -114,13 +132,21 @@ def fit_trend(base_mean: np.ndarray, disp_gene: np.ndarray, *, fit_type: str = "
     ----------
     base_mean, disp_gene : ndarray, shape (n_genes,)
         Base means and gene-wise dispersions of the genes that are not all zero.
-    fit_type : {"parametric", "mean"}
-        Parametric (with mean fallback) or mean.
+    fit_type : {"parametric", "local", "mean"}
+        Parametric (with the local fit as fallback, as R does), local or mean.
 
     Returns
     -------
     DispersionTrend
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``fit_type`` or when no estimate lies above ``100 minDisp``.
     """
+    if fit_type not in ("parametric", "local", "mean"):
+        raise ValueError(f"parameter 'fit_type' must be one of 'parametric', 'local', 'mean'; got {fit_type!r}")
+    requested = fit_type
     use = disp_gene > 100 * MIN_DISP
     if not use.any():
         raise ValueError(
@@ -131,11 +157,19 @@ def fit_trend(base_mean: np.ndarray, disp_gene: np.ndarray, *, fit_type: str = "
         try:
             with np.errstate(all="ignore"):
                 coefs = _parametric(base_mean[use], disp_gene[use])
-            return DispersionTrend("parametric", (float(coefs[0]), float(coefs[1])))
+            return DispersionTrend("parametric", (float(coefs[0]), float(coefs[1])), requested=requested)
         except (FloatingPointError, np.linalg.LinAlgError, ValueError):
             pass
+        fit_type = "local"
+    if fit_type == "local":
+        means, disps = base_mean[use], disp_gene[use]
+        keep = disps >= 10 * MIN_DISP
+        if not keep.any():
+            return DispersionTrend("local", (MIN_DISP,), requested=requested)
+        curve = locfit_1d(np.log(means[keep]), np.log(disps[keep]), means[keep])
+        return DispersionTrend("local", (), local=curve, requested=requested)
     use_mean = disp_gene > 10 * MIN_DISP
-    return DispersionTrend("mean", (_trimmed_mean(disp_gene[use_mean], 0.001),))
+    return DispersionTrend("mean", (_trimmed_mean(disp_gene[use_mean], 0.001),), requested=requested)
 
 
 def mad(x: np.ndarray) -> float:

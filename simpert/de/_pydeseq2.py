@@ -22,7 +22,7 @@ __all__ = ["deseq_pydeseq2"]
 
 
 def deseq_pydeseq2(ds: DEDataset, *, alpha: float = 0.1, shrink: str | None = None, cooks: bool = True,
-                   independent_filter: bool = True, n_jobs: int | None = 1):
+                   independent_filter: bool = True, n_jobs: int | None = 1, fit_type: str = "parametric"):
     """Fit with PyDESeq2 and return a :class:`~simpert.de.DEResults`.
 
     Parameters
@@ -39,6 +39,8 @@ def deseq_pydeseq2(ds: DEDataset, *, alpha: float = 0.1, shrink: str | None = No
         Independent filtering.
     n_jobs : int, default 1
         ``n_cpus`` of PyDESeq2's inference.
+    fit_type : {"parametric", "mean"}, default "parametric"
+        PyDESeq2's ``fit_type``.
 
     Returns
     -------
@@ -63,7 +65,8 @@ def deseq_pydeseq2(ds: DEDataset, *, alpha: float = 0.1, shrink: str | None = No
     with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         warnings.simplefilter("ignore")
         dds = DeseqDataSet(counts=counts, metadata=meta, design="~group", refit_cooks=cooks,
-                           max_disp=float(max(10, ds.n_samples)), inference=inference, quiet=True)
+                           max_disp=float(max(10, ds.n_samples)), inference=inference, quiet=True,
+                           fit_type=fit_type)
         dds.deseq2()
         P, G = ds.n_levels - 1, ds.n_genes
         mats = {k: np.full((P, G), np.nan) for k in ("log2fc", "lfc_se", "stat", "pvalue", "padj")}

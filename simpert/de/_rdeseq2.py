@@ -15,7 +15,7 @@ from ._dataset import DEDataset
 __all__ = ["deseq_r"]
 
 _R_FUNCTION = r"""
-function(counts, lev_idx, n_levels, alpha, shrink, cooks, indep) {
+function(counts, lev_idx, n_levels, alpha, shrink, cooks, indep, fit_type) {
   suppressPackageStartupMessages(library(DESeq2))
   codes <- sprintf("L%05d", seq_len(n_levels) - 1L)
   coldata <- data.frame(perturbation = factor(codes[lev_idx], levels = codes))
@@ -23,7 +23,7 @@ function(counts, lev_idx, n_levels, alpha, shrink, cooks, indep) {
   rownames(counts) <- sprintf("g%d", seq_len(nrow(counts)))
   storage.mode(counts) <- "integer"
   dds <- DESeqDataSetFromMatrix(counts, coldata, design = ~ perturbation)
-  dds <- DESeq(dds, quiet = TRUE, minReplicatesForReplace = if (cooks) 7 else Inf)
+  dds <- DESeq(dds, quiet = TRUE, fitType = fit_type, minReplicatesForReplace = if (cooks) 7 else Inf)
   G <- nrow(counts); P <- n_levels - 1L
   m <- function() matrix(NA_real_, nrow = G, ncol = P)
   lfc <- m(); se <- m(); st <- m(); pv <- m(); pa <- m(); ls <- m(); ss <- m()
@@ -55,7 +55,7 @@ function(counts, lev_idx, n_levels, alpha, shrink, cooks, indep) {
 
 
 def deseq_r(ds: DEDataset, *, alpha: float = 0.1, shrink: str | None = None, cooks: bool = True,
-            independent_filter: bool = True):
+            independent_filter: bool = True, fit_type: str = "parametric"):
     """Fit with R DESeq2 (through rpy2) and return a :class:`~simpert.de.DEResults`.
 
     Parameters
@@ -70,6 +70,8 @@ def deseq_r(ds: DEDataset, *, alpha: float = 0.1, shrink: str | None = None, coo
         Cook's cutoff in ``results()`` and outlier replacement in ``DESeq()``.
     independent_filter : bool, default True
         ``results(independentFiltering = )``.
+    fit_type : {"parametric", "local", "mean"}, default "parametric"
+        ``DESeq(fitType = )``.
 
     Returns
     -------
@@ -87,7 +89,7 @@ def deseq_r(ds: DEDataset, *, alpha: float = 0.1, shrink: str | None = None, coo
         fn = ro.r(_R_FUNCTION)
         out = fn(np.ascontiguousarray(ds.counts.T).astype(np.int32),
                  (ds.level_of_sample + 1).astype(np.int32), int(ds.n_levels), float(alpha),
-                 bool(shrink == "normal"), bool(cooks), bool(independent_filter))
+                 bool(shrink == "normal"), bool(cooks), bool(independent_filter), str(fit_type))
         res = dict(out.items()) if hasattr(out, "items") else {n: out[i] for i, n in enumerate(out.names)}
 
     def arr(x):
