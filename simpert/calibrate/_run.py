@@ -161,6 +161,16 @@ def _limit_threads():
     return threadpool_limits(1)
 
 
+def _metric_name(payload) -> str:
+    """The name under which ``score`` reports a metric given as ``payload``."""
+    if isinstance(payload, str):
+        return payload
+    name = getattr(payload, "name", None)
+    if isinstance(name, str):
+        return name
+    return getattr(payload, "__name__", None) or type(payload).__name__
+
+
 def _score_frame(pipeline, preds, adata, split, payloads, options):
     df = pipeline.score(preds, adata, split, metrics=list(payloads), **dict(options))
     missing = set(("predictor", "perturbation", "metric", "value")) - set(df.columns)
@@ -182,13 +192,19 @@ def _run_task(scenario: Scenario, replicate: int, seed: tuple, predictors: tuple
     sim_ss, split_ss, pred_ss = ss.spawn(3)
     frames, errors = [], []
     with _limit_threads():
-        adata = pipeline.simulate(scenario, rng=sim_ss)
-        split = pipeline.split(adata, test_fraction=scenario.test_fraction, rng=split_ss)
-        # predicted cells are built only when a metric needs cells or DE tables
-        if any(r.needs & {"cells", "de"} for r in metrics):
-            preds = pipeline.make(adata, split, list(predictors), rng=pred_ss, cells=True)
-        else:
-            preds = pipeline.make(adata, split, list(predictors), rng=pred_ss)
+        try:
+            adata = pipeline.simulate(scenario, rng=sim_ss)
+            split = pipeline.split(adata, test_fraction=scenario.test_fraction, rng=split_ss)
+            # predicted cells are built only when a metric needs cells or DE tables
+            if any(r.needs & {"cells", "de"} for r in metrics):
+                preds = pipeline.make(adata, split, list(predictors), rng=pred_ss, cells=True)
+            else:
+                preds = pipeline.make(adata, split, list(predictors), rng=pred_ss)
+        except Exception as err:  # noqa: BLE001 - the scenario fails, the other tasks go on
+            message = f"scenario failed: {type(err).__name__}: {err}"
+            errors = [(r.label, scenario.name, replicate, message) for r in metrics]
+            timing = (scenario.name, int(replicate), time.perf_counter() - t_wall, time.process_time() - t_cpu)
+            return pd.DataFrame({c: [] for c in TABLE_COLUMNS}), errors, timing
         # Registered names sharing options are scored together (shared work is done once);
         # when that fails, each is scored alone so that one failure does not hide the rest.
         groups: dict[tuple, list[_Resolved]] = {}
@@ -199,10 +215,17 @@ def _run_task(scenario: Scenario, replicate: int, seed: tuple, predictors: tuple
         for group in jobs:
             try:
                 df = _score_frame(pipeline, preds, adata, split, [r.payload for r in group], group[0].options)
+                labels = {_metric_name(r.payload): r.label for r in group}
+                seen = set()
+                for f in df.attrs.get("errors") or []:
+                    if f["metric"] not in seen:
+                        seen.add(f["metric"])
+                        errors.append((labels.get(f["metric"], f["metric"]), scenario.name, replicate, f["message"]))
+                df.attrs.pop("errors", None)
                 if len(group) == 1:
                     df = df.assign(metric=group[0].label)
                 else:
-                    df = df.assign(metric=df["metric"].map({r.payload: r.label for r in group}))
+                    df = df.assign(metric=df["metric"].map(labels))
                 frames.append(df)
             except Exception as err:  # noqa: BLE001 - reported per metric
                 if len(group) == 1:

@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
@@ -326,8 +327,12 @@ def score_cmd(
             tf = 0.5 if test_fraction is None else test_fraction
         split = predict.split(adata, test_fraction=tf, rng=split_ss)
         preds = predict.make(adata, split, preds_names, rng=make_ss)
-        table = sp_metrics.score(preds, adata, split, metrics=resolved)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            table = sp_metrics.score(preds, adata, split, metrics=resolved)
         write_table_atomic(table, output)
+    for f in table.attrs.get("errors") or []:
+        echo_err(f"warning: metric {f['metric']} failed on {f['predictor']} and is left out: {f['message']}")
     if not _STATE["quiet"]:
         echo_err(f"wrote {len(table)} scores to {output}")
 

@@ -31,7 +31,8 @@ def user_errors(fn):
     ``CLIError``, ``ValueError``, ``TypeError``, ``KeyError`` and the file errors
     (``FileNotFoundError``, ``FileExistsError``, ``NotADirectoryError``,
     ``IsADirectoryError``, ``PermissionError``) and ``MemoryError`` (a size check that
-    refuses work too large for this machine) are user errors (bad input). Anything else is reported as an internal
+    refuses work too large for this machine) and ``ImportError`` (a missing or broken
+    optional dependency, such as R) are user errors (bad input). Anything else is reported as an internal
     error with exit status 1; set ``SIMPERT_DEBUG=1`` to see the traceback.
     """
 
@@ -42,7 +43,7 @@ def user_errors(fn):
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except (CLIError, ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
-                NotADirectoryError, IsADirectoryError, PermissionError, MemoryError) as err:
+                NotADirectoryError, IsADirectoryError, PermissionError, MemoryError, ImportError) as err:
             if os.environ.get("SIMPERT_DEBUG"):
                 traceback.print_exc()
             message = err.args[0] if isinstance(err, KeyError) and err.args else err

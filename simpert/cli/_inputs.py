@@ -19,6 +19,7 @@ __all__ = [
     "read_screen",
     "resolve_metric",
     "metric_names",
+    "UserFunction",
 ]
 
 
@@ -160,32 +161,73 @@ def metric_names() -> list[str]:
     return sorted(metrics.registry)
 
 
-def _load_python_callable(module_part: str, func: str):
-    path = Path(module_part)
-    if module_part.endswith(".py"):
-        if not path.is_file():
-            raise CLIError(f"metric file {module_part!r} does not exist")
-        name = f"_simpert_user_metric_{abs(hash(str(path.resolve())))}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as err:
-            raise CLIError(f"metric file {module_part!r} failed to import: {type(err).__name__}: {err}") from None
-    else:
-        if "" not in sys.path and str(Path.cwd()) not in sys.path:
-            sys.path.insert(0, str(Path.cwd()))
-        try:
-            module = importlib.import_module(module_part)
-        except ImportError as err:
-            raise CLIError(f"metric module {module_part!r} cannot be imported: {err}") from None
-    fn = getattr(module, func, None)
-    if fn is None:
-        raise CLIError(f"metric module {module_part!r} has no function {func!r}")
-    if not callable(fn):
-        raise CLIError(f"{module_part}:{func} is not callable")
-    return fn
+class UserFunction:
+    """A user's Python function named by file or module, loadable in any process.
+
+    Pickling keeps only where the function is (a file path, or a module name and the
+    directory it was imported from), so worker processes of joblib or Dask load it
+    themselves: a function defined in a file works with every executor and worker count.
+
+    Parameters
+    ----------
+    where : str
+        ``file.py`` (a path) or a module name.
+    func : str
+        Name of the function in it.
+    """
+
+    _cache: dict = {}
+
+    def __init__(self, where: str, func: str):
+        self.is_file = where.endswith(".py")
+        self.where = str(Path(where).resolve()) if self.is_file else where
+        self.func = func
+        self.root = str(Path.cwd())
+        self.__name__ = func
+        fn = self._load()
+        for attr in ("higher_is_better", "best"):
+            if hasattr(fn, attr):
+                setattr(self, attr, getattr(fn, attr))
+
+    def _load(self):
+        key = (self.is_file, self.where, self.func)
+        fn = self._cache.get(key)
+        if fn is not None:
+            return fn
+        spec_text = f"{self.where}:{self.func}"
+        if self.is_file:
+            path = Path(self.where)
+            if not path.is_file():
+                raise CLIError(f"metric file {self.where!r} does not exist")
+            name = f"_simpert_user_metric_{abs(hash(self.where))}"
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception as err:
+                sys.modules.pop(name, None)
+                raise CLIError(f"metric file {self.where!r} failed to import: {type(err).__name__}: {err}") from None
+        else:
+            if self.root not in sys.path:
+                sys.path.insert(0, self.root)
+            try:
+                module = importlib.import_module(self.where)
+            except ImportError as err:
+                raise CLIError(f"metric module {self.where!r} cannot be imported: {err}") from None
+        fn = getattr(module, self.func, None)
+        if fn is None:
+            raise CLIError(f"metric module {self.where!r} has no function {self.func!r}")
+        if not callable(fn):
+            raise CLIError(f"{spec_text} is not callable")
+        self._cache[key] = fn
+        return fn
+
+    def __call__(self, *args, **kwargs):
+        return self._load()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"UserFunction({self.where!r}, {self.func!r})"
 
 
 def resolve_metric(spec: str, *, higher_is_better: bool = True, best: float | None = None):
@@ -221,7 +263,9 @@ def resolve_metric(spec: str, *, higher_is_better: bool = True, best: float | No
         return _r_metric(left, func, higher_is_better=higher_is_better, best=best)
     from simpert.metrics import Metric
 
-    fn = _load_python_callable(left, func)
+    if left.endswith(".py") and not Path(left).is_file():
+        raise CLIError(f"metric file {left!r} does not exist")
+    fn = UserFunction(left, func)
     return Metric(name=func, fn=fn, higher_is_better=higher_is_better, best=best,
                   description=f"user metric {spec}", source="user")
 

@@ -229,6 +229,8 @@ class DEDataset:
         else:
             by = None
         if by is not None:
+            _check_cell_counts(adata.X if layer is None else adata.layers[layer],
+                               "adata" if layer is None else f"adata.layers[{layer!r}]")
             adata = _sum_cells(adata, by, layer)
             layer = None
         X = adata.X if layer is None else adata.layers[layer]
@@ -237,6 +239,22 @@ class DEDataset:
     def normalized(self, size_factors: np.ndarray) -> np.ndarray:
         """Counts divided by the size factors (samples x genes)."""
         return self.counts / size_factors[:, None]
+
+
+def _check_cell_counts(X, name: str) -> None:
+    """Validate cell-level counts before they are summed (a sum can hide a negative count)."""
+    values = X.data if sp.issparse(X) else np.asarray(X)
+    if values.dtype.kind not in "biuf":
+        fail(name, "a numeric matrix of counts", f"dtype {values.dtype}", exc=TypeError)
+    if values.dtype.kind == "f":
+        if not np.all(np.isfinite(values)):
+            fail(name, "cell counts without NaN or infinite values",
+                 f"{int(np.sum(~np.isfinite(values)))} non-finite values")
+        if np.any(values != np.round(values)):
+            bad = values[values != np.round(values)]
+            fail(name, "cell counts that are integers", f"non-integer values such as {bad[0]:g}")
+    if values.size and values.min() < 0:
+        fail(name, "cell counts that are non-negative", f"minimum {values.min():g}")
 
 
 def _pseudobulk_keys(obs: pd.DataFrame, design: str):

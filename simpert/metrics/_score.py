@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import warnings
 from typing import Mapping
 
 import numpy as np
@@ -18,7 +19,7 @@ from ._input import DEFAULT_OPTIONS, CellSet, MetricInput
 from ._registry import Metric, get
 from ._weighted import mejia_weights, t_statistics
 
-__all__ = ["score", "build_input", "resolve_metrics", "target_indices"]
+__all__ = ["score", "build_input", "resolve_metrics", "target_indices", "metric_values"]
 
 _TARGETS = ("include", "exclude", "pairwise", "reveal")
 _REFS = ("control", "centroid")
@@ -31,6 +32,13 @@ def resolve_metrics(metrics) -> list[Metric]:
         raise ValueError("parameter 'metrics' must name at least one metric; got None")
     if isinstance(metrics, (str, Metric)) or callable(metrics):
         metrics = [metrics]
+    try:
+        metrics = list(metrics)
+    except TypeError:
+        raise TypeError("parameter 'metrics' must be a metric name, Metric, callable or a list of them; "
+                        f"got {type(metrics).__name__}") from None
+    if not metrics:
+        raise ValueError("parameter 'metrics' must name at least one metric; got an empty list")
     out = []
     for m in metrics:
         if isinstance(m, Metric):
@@ -198,11 +206,24 @@ def build_input(pred: Prediction, adata, split: Split, *, profiles: pd.DataFrame
             f"{len(cols)} genes, {len(set(cols) ^ set(genes))} differing from adata's {len(genes)}"
         )
     rows = pd.Index(map(str, pred.profiles.index))
+    if not rows.is_unique:
+        dup = sorted(set(rows[rows.duplicated()]))
+        raise ValueError(f"parameter 'preds' must have one profile row per perturbation; prediction "
+                         f"{pred.name!r} repeats {dup[:5]}")
+    if not cols.is_unique:
+        dup = sorted(set(cols[cols.duplicated()]))
+        raise ValueError(f"parameter 'preds' must have one column per gene; prediction {pred.name!r} "
+                         f"repeats {dup[:5]}")
     lacking = [p for p in test if p not in rows]
     if lacking:
         raise ValueError(f"parameter 'preds' must predict every test perturbation; prediction {pred.name!r} lacks {lacking[:5]}")
     pm = _take(pred.profiles.to_numpy(dtype=float), rows, cols, test, genes)
     pc = _take(pred.control.to_numpy(dtype=float)[None, :], pd.Index(["control"]), cols, ("control",), genes)[0]
+    for what, arr in (("profiles", pm), ("control profile", pc)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ValueError(f"parameter 'preds' must hold finite values; prediction {pred.name!r} has "
+                             f"{int(bad.sum())} NaN or infinite value(s) in its {what}")
     opts = dict(DEFAULT_OPTIONS)
     opts.update(options or {})
     obs = _observed(prof, adata, split, test, genes) if observed is None else observed
@@ -319,7 +340,17 @@ def score(preds, adata, split, *, metrics, target: str | None = None, reference=
     -------
     DataFrame
         Columns ``predictor``, ``perturbation``, ``metric``, ``value``: one row per
-        predictor x metric x test perturbation.
+        predictor x metric x test perturbation. A metric that raises, or returns anything
+        but one finite-or-NaN number per test perturbation, is left out and recorded in
+        ``table.attrs["errors"]`` (predictor, metric, message) with a warning; the other
+        metrics' values are kept. ``table.attrs["errors"]`` is a list of dicts (empty when
+        every metric succeeded).
+
+    Raises
+    ------
+    ValueError
+        On bad input, or when every metric failed for every prediction (the message lists
+        the failures).
     """
     preds = _as_predictions(preds)
     if len(preds) == 0:
@@ -367,7 +398,7 @@ def score(preds, adata, split, *, metrics, target: str | None = None, reference=
 
     profiles.index = profiles.index.astype(str)
     observed = None
-    frames = []
+    frames, failures = [], []
     for name, pred in preds.items():
         if observed is None:
             observed = _observed(profiles, adata, split, test, genes) if split.control in profiles.index \
@@ -388,13 +419,58 @@ def score(preds, adata, split, *, metrics, target: str | None = None, reference=
         base = dataclasses.replace(base, **extra)
         cache: dict = {}
         for m in ms:
-            inp = _variant(base, target or m.target, reference if reference is not None else m.reference, cache)
-            vals = np.asarray(m.fn(inp), dtype=float).ravel()
-            if vals.shape[0] == 1 and len(test) != 1:
-                vals = np.repeat(vals, len(test))
-            if vals.shape[0] != len(test):
-                raise ValueError(
-                    f"metric {m.name!r} must return one value per test perturbation ({len(test)}); got {vals.shape[0]}"
-                )
+            try:
+                inp = _variant(base, target or m.target, reference if reference is not None else m.reference, cache)
+                vals = metric_values(m, m.fn(inp), len(test))
+            except Exception as err:  # noqa: BLE001 - recorded per metric, the rest is kept
+                failures.append({"predictor": name, "metric": m.name, "message": f"{type(err).__name__}: {err}"})
+                continue
             frames.append(pd.DataFrame({"predictor": name, "perturbation": list(test), "metric": m.name, "value": vals}))
-    return pd.concat(frames, ignore_index=True)
+    text = "; ".join(f"{f['metric']} on {f['predictor']}: {f['message']}" for f in failures)
+    if not frames:
+        raise ValueError("every metric failed: " + text[:4000])
+    table = pd.concat(frames, ignore_index=True)
+    table.attrs["errors"] = failures
+    if failures:
+        warnings.warn("metrics failed and were left out (see table.attrs['errors']): " + text[:2000],
+                      UserWarning, stacklevel=2)
+    return table
+
+
+def metric_values(metric: Metric, out, n: int) -> np.ndarray:
+    """Check a metric's output: one real number (or NaN) per test perturbation.
+
+    Parameters
+    ----------
+    metric : Metric
+    out : object
+        What ``metric.fn`` returned.
+    n : int
+        Number of test perturbations.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        A per-set metric (``metric.per_set``) may return one value, repeated here.
+
+    Raises
+    ------
+    ValueError
+        When the output is not numeric, or not of length ``n``.
+    """
+    arr = np.asarray(out)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"metric {metric.name!r} must return numbers (one per test perturbation); got "
+                         f"{type(out).__name__} of dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise ValueError(f"metric {metric.name!r} must return real numbers; got complex values")
+    vals = arr.astype(np.float64).ravel()
+    if vals.shape[0] == 1 and n != 1 and metric.per_set:
+        vals = np.repeat(vals, n)
+    if vals.shape[0] != n:
+        raise ValueError(f"metric {metric.name!r} must return one value per test perturbation ({n}); got "
+                         f"{'a scalar' if arr.ndim == 0 else f'{vals.shape[0]} values'}")
+    if np.any(np.isinf(vals)):
+        raise ValueError(f"metric {metric.name!r} must return finite values or NaN; got "
+                         f"{int(np.isinf(vals).sum())} infinite value(s)")
+    return vals
