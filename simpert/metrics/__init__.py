@@ -11,7 +11,11 @@ discrimination_score_l1/l2/cosine, overlap_at_N/K, precision_at_N/K, de_directio
 de_spearman_lfc_sig, de_sig_genes_recall, pr_auc, roc_auc, pearson_edistance and
 :func:`scaled_score`); PEREGGRN (pereggrn_*); Systema (systema_*, systematic_variation);
 Mejia / Miller (wmse, weighted_r2_delta, r2_delta, mse_de, r2_delta_de); PerturBench
-(perturbench_rank, perturbench_rank_cosine); Kernfeld (fair_retrieval).
+(perturbench_rank, perturbench_rank_cosine); Kernfeld (fair_retrieval); cell-eval2's 2026
+challenge suite, profile ``vcc2026`` (pds_cosine, expr_mse_unbiased_capped_norm,
+de_wilcoxon_direction_fidelity_yield_raw, de_wilcoxon_direction_reach_raw,
+de_wilcoxon_sig_jaccard, de_wilcoxon_lfc_nmae; :func:`vcc2026_score` with its anchors).
+Named option presets live in :data:`PROFILES`.
 """
 
 from . import _celleval, _de_metrics, _edistance, _pereggrn, _retrieval, _systema, _weighted  # noqa: F401
@@ -22,6 +26,16 @@ from ._scaled import scaled_score
 from ._score import build_input, score
 from ._weighted import mejia_weights, t_statistics
 from ._de_metrics import de_table
+from ._profiles import PROFILES, profile
+from ._vcc2026 import (
+    VCC2026_METRICS,
+    Vcc2026Result,
+    Vcc2026Score,
+    vcc2026_anchors,
+    vcc2026_baseline,
+    vcc2026_metrics,
+    vcc2026_score,
+)
 
 __all__ = [
     "Metric",
@@ -40,4 +54,13 @@ __all__ = [
     "t_statistics",
     "mejia_weights",
     "de_table",
+    "PROFILES",
+    "profile",
+    "VCC2026_METRICS",
+    "Vcc2026Result",
+    "Vcc2026Score",
+    "vcc2026_metrics",
+    "vcc2026_baseline",
+    "vcc2026_anchors",
+    "vcc2026_score",
 ]
