@@ -77,6 +77,9 @@ class Prediction:
             raise ValueError("parameter 'control' must be indexed by the same genes as 'profiles' columns")
         if not np.all(np.isfinite(self.profiles.to_numpy(dtype=float))):
             raise ValueError(f"parameter 'profiles' of prediction {self.name!r} must be finite; got NaN or inf")
+        if not np.all(np.isfinite(self.control.to_numpy(dtype=float))):
+            raise ValueError(f"parameter 'control' of prediction {self.name!r} must be finite; got "
+                             f"{int(np.sum(~np.isfinite(self.control.to_numpy(dtype=float))))} NaN or inf value(s)")
 
 
 class Predictions(Mapping):
