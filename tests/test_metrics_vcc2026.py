@@ -1,0 +1,296 @@
+"""Parity of the vcc2026 profile with cell-eval2 0.20.0, run on the same inputs.
+
+cell-eval2 is run through its Python API (``compute_metrics`` with the packaged
+``vcc2026`` preset, ``build_generic_baseline``, ``anchor.compute_replicate_anchor``,
+``scoring.score_one``) on small simulated screens and on a plain AnnData built here, and
+every per-perturbation value (the five per-perturbation metrics and both components of
+``expr_mse_unbiased_capped_norm``), every aggregate, both anchors and every score are
+compared with simpert's. Everything is float64 on both sides (the baseline prediction is
+stored as float32 by both, identically), so the bound is max |diff| <= 1e-9 throughout
+(measured: <= 5e-16). Undefined values (NaN in simpert, no row in cell-eval2) must
+coincide.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import simpert as spt
+from simpert.metrics import (
+    VCC2026_METRICS,
+    MetricInput,
+    CellSet,
+    get,
+    vcc2026_anchors,
+    vcc2026_baseline,
+    vcc2026_metrics,
+    vcc2026_score,
+)
+from simpert.metrics._vcc2026 import _DE, _de_metrics, _profile
+
+ce2 = pytest.importorskip("cell_eval2")
+ad = pytest.importorskip("anndata")
+
+TOL = 1e-9
+PER_PERT = ["pds_cosine", "de_wilcoxon_direction_fidelity_yield_raw", "de_wilcoxon_direction_reach_raw",
+            "de_wilcoxon_sig_jaccard", "de_wilcoxon_lfc_nmae", "expr_mse_unbiased_capped",
+            "expr_distance_unbiased"]
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    logging.disable(logging.WARNING)
+    yield
+    logging.disable(logging.NOTSET)
+
+
+def _config(pert_col="perturbation", control="control", **kw):
+    from cell_eval2 import EvalConfig
+
+    return replace(EvalConfig.from_preset("vcc2026"), pert_col=pert_col, control=control, num_threads=1, **kw)
+
+
+def _ce2(pred, real, cfg):
+    from cell_eval2 import aggregate_metrics, compute_metrics
+
+    df = compute_metrics(pred, real, config=cfg)
+    per = df.to_pandas().pivot(index="perturbation", columns="metric", values="value")
+    agg = aggregate_metrics(df).to_pandas().set_index("metric")["mean"]
+    return per, agg
+
+
+def _assert_parity(res, per, agg):
+    for m in PER_PERT:
+        ours = res.per_perturbation[m]
+        theirs = per[m].dropna() if m in per else pd.Series(dtype=float)
+        assert set(ours.dropna().index) == set(theirs.index), m  # same undefined values
+        d = np.abs(ours.loc[theirs.index].to_numpy() - theirs.to_numpy())
+        assert d.size == 0 or d.max() <= TOL, (m, d.max())
+    for m in VCC2026_METRICS:
+        assert abs(res.aggregate[m] - agg[m]) <= TOL, (m, res.aggregate[m], agg[m])
+
+
+def _screen(seed, P=10, G=400, cells=70, nctrl=400):
+    a = spt.sim.screen(spt.sim.ScreenParams(n_genes=G, n_perturbations=P, cells_per_perturbation=cells,
+                                            n_control_cells=nctrl, effect_size=1.5, p_effect=0.12), rng=seed)
+    a.obs = a.obs[["perturbation"]].copy()
+    a.X = sp.csr_matrix(a.X)
+    a.X.eliminate_zeros()
+    return a
+
+
+@pytest.fixture(scope="module")
+def real():
+    return _screen(0)
+
+
+@pytest.fixture(scope="module")
+def noisy(real):
+    """A noisy copy: every count binomially thinned to 70 %."""
+    rng = np.random.default_rng(5)
+    X = real.X.tocsr().astype(np.int64)
+    X.data = rng.binomial(X.data, 0.7)
+    X.eliminate_zeros()
+    return ad.AnnData(X=X, obs=real.obs.copy(), var=real.var.copy())
+
+
+def test_noisy_copy_matches_cell_eval2(real, noisy):
+    per, agg = _ce2(noisy, real, _config())
+    _assert_parity(vcc2026_metrics(noisy, real), per, agg)
+
+
+def test_wrong_labels_match_cell_eval2(real, noisy):
+    labs = real.obs["perturbation"].astype(str).to_numpy()
+    perts = sorted(set(labs) - {"control"})
+    shift = dict(zip(perts, np.roll(perts, 1)))
+    wrong = ad.AnnData(X=noisy.X.copy(), obs=pd.DataFrame({"perturbation": [shift.get(x, x) for x in labs]},
+                                                          index=real.obs_names), var=real.var.copy())
+    per, agg = _ce2(wrong, real, _config())
+    res = vcc2026_metrics(wrong, real)
+    _assert_parity(res, per, agg)
+    assert res.aggregate["pds_cosine"] < 0.8
+
+
+def test_mean_baseline_matches_cell_eval2(real):
+    from cell_eval2.baseline import build_baseline_prediction, generic_response_profile
+
+    ours = vcc2026_baseline(real)
+    prof = generic_response_profile(real, pert_col="perturbation", control="control")
+    theirs = build_baseline_prediction(prof, real, pert_col="perturbation", control="control",
+                                       emit="dispersed", seed=0)
+    assert ours.X.dtype == np.float32 and abs(ours.X - theirs.X).max() == 0  # the same cells, bit for bit
+    per, agg = _ce2(ours, real, _config(allow_fractional_counts=True))
+    _assert_parity(vcc2026_metrics(ours, real, options={"allow_fractional_counts": True}), per, agg)
+
+
+def test_anchors_and_score_match_cell_eval2(real, noisy):
+    from cell_eval2 import build_generic_baseline
+    from cell_eval2.anchor import compute_replicate_anchor
+    from cell_eval2.score import _replicate_entries
+    from cell_eval2.scoring import score_one
+
+    cfg = _config()
+    small = real[real.obs["perturbation"].isin(real.obs["perturbation"].cat.categories[:7])].copy()
+    _, anchor = compute_replicate_anchor(small, config=cfg)
+    base = build_generic_baseline(small, config=cfg).agg
+    ours = vcc2026_anchors(small)
+    rep = anchor.to_pandas().set_index("metric")
+    bmean = base.filter(base["statistic"] == "mean").to_pandas().iloc[0]
+    for m in VCC2026_METRICS:
+        assert abs(ours.loc[m, "replicate"] - rep.loc[m, "replicate"]) <= TOL, m
+        assert abs(ours.loc[m, "replicate_sd"] - rep.loc[m, "replicate_sd"]) <= TOL, m
+        assert abs(ours.loc[m, "baseline"] - bmean[m]) <= TOL, m
+    pred = noisy[small.obs_names].copy()
+    sc = vcc2026_score(pred, small, anchors=ours)
+    _, agg = _ce2(pred, small, cfg)
+    entries = _replicate_entries({m: float(bmean[m]) for m in VCC2026_METRICS}, anchor)
+    for m in VCC2026_METRICS:
+        s = score_one(float(agg[m]), entries[m].base, entries[m].scoring)
+        assert abs(sc.table.loc[m, "score"] - s) <= TOL, (m, sc.table.loc[m, "score"], s)
+    assert abs(sc.avg_score - np.mean([score_one(float(agg[m]), entries[m].base, entries[m].scoring)
+                                       for m in VCC2026_METRICS])) <= TOL
+
+
+def _plain(seed=3, G=260, per=60, nctrl=300):
+    """A plain AnnData: gene symbols, 'non-targeting' control, a label that is no gene,
+    categorical labels in unsorted category order, int32 counts."""
+    rng = np.random.default_rng(seed)
+    genes = np.array([f"{a}{b}{i}" for i, (a, b) in enumerate(zip(rng.choice(list("ABCDEFGH"), G),
+                                                                    rng.choice(list("XYZW"), G)))])
+    base = rng.gamma(0.6, 4.0, G) + 0.05
+    targets = rng.choice(G, 7, replace=False)
+    labels = [*genes[targets], "SCRAMBLED"]
+    effects = np.zeros((len(labels), G))
+    for k, t in enumerate(targets):
+        hit = rng.random(G) < 0.06 * (k + 1) / 4
+        effects[k, hit] = rng.normal(0, 1.3, hit.sum())
+        effects[k, t] = -2.5
+
+    def draw(r, eff_scale):
+        blocks, obs = [], []
+        for k, lab in enumerate(labels):
+            mu = base * 2.0 ** (eff_scale * effects[k]) * r.lognormal(0, 0.2, (per, 1))
+            blocks.append(r.negative_binomial(4, 4 / (4 + mu)))
+            obs += [lab] * per
+        mu = base * r.lognormal(0, 0.2, (nctrl, 1))
+        blocks.append(r.negative_binomial(4, 4 / (4 + mu)))
+        obs += ["non-targeting"] * nctrl
+        cats = ["non-targeting", "SCRAMBLED", *sorted(genes[targets], reverse=True)]
+        return np.vstack(blocks), pd.DataFrame({"target_gene": pd.Categorical(obs, categories=cats)},
+                                               index=[f"c{seed}_{i}" for i in range(len(obs))])
+
+    Xr, obs_r = draw(np.random.default_rng(seed + 1), 1.0)
+    Xp, obs_p = draw(np.random.default_rng(seed + 2), 0.6)
+    real = ad.AnnData(X=sp.csr_matrix(Xr.astype(np.int32)), obs=obs_r, var=pd.DataFrame(index=genes))
+    order = rng.permutation(G)
+    pred = ad.AnnData(X=sp.csr_matrix(Xp[:, order].astype(np.float32)), obs=obs_p,
+                      var=pd.DataFrame(index=genes[order]))
+    for a in (real, pred):
+        a.X.eliminate_zeros()
+    return real, pred
+
+
+def test_plain_anndata_matches_cell_eval2():
+    real, pred = _plain()
+    res = vcc2026_metrics(pred, real, pert_col="target_gene", control="non-targeting")
+    per, agg = _ce2(pred[:, real.var_names].copy(), real, _config("target_gene", "non-targeting"))
+    _assert_parity(res, per, agg)
+    pp = res.per_perturbation
+    # edge cases reached through real data: an empty union scores 1; a gate under 10 genes is NaN
+    assert pp.loc["SCRAMBLED", "de_wilcoxon_sig_jaccard"] == 1.0
+    assert pp["de_wilcoxon_lfc_nmae"].isna().any() and pp["de_wilcoxon_lfc_nmae"].notna().any()
+
+
+def _de(lfc, padj, p=None):
+    lfc = np.asarray(lfc, float)
+    padj = np.asarray(padj, float)
+    return _DE(lfc, padj if p is None else np.asarray(p, float), padj, np.ones(lfc.shape[1], bool))
+
+
+def test_definition_edges():
+    opts = _profile("vcc2026")
+    G = 30
+    rows = np.arange(3)
+    names = np.arange(G)
+    lr = np.tile(np.linspace(-2, 2, G), (3, 1))
+    lr[lr == 0] = 0.5
+    pr = np.ones((3, G))
+    pr[1, :9] = 0.01  # 9 significant genes: under the gate of 10
+    pr[2, :10] = 0.01  # 10: scored
+    lp = lr.copy()
+    lp[2, :10] *= 2.0
+    pp = pr.copy()
+    out = _de_metrics(_de(lr, pr), _de(lp, pp), rows, rows, np.full(3, -1), names, opts)
+    assert out["de_wilcoxon_sig_jaccard"][0] == 1.0  # empty union
+    assert np.isnan(out["de_wilcoxon_lfc_nmae"][:2]).all()
+    assert out["de_wilcoxon_lfc_nmae"][2] == pytest.approx(1.0)  # |2l - l| / |l|
+    assert np.isnan(out["de_wilcoxon_direction_fidelity_yield_raw"][0])  # 0 / 0
+    assert np.isnan(out["de_wilcoxon_direction_reach_raw"][0])
+    assert out["de_wilcoxon_direction_fidelity_yield_raw"][2] == 1.0
+    # the target gene is removed from both sides: excluding the only real hit empties the set
+    pr2 = np.ones((3, G))
+    pr2[:, 4] = 0.01
+    out = _de_metrics(_de(lr, pr2), _de(lr, np.ones((3, G))), rows, rows, np.array([4, 4, -1]), names, opts)
+    assert list(out["de_wilcoxon_sig_jaccard"]) == [1.0, 1.0, 0.0]
+    # reach: a leading miss then nine matches reaches purity 0.9 at depth 10
+    sig = np.ones((1, G))
+    sig[0, :10] = 0.01
+    lp1 = lr[:1].copy()
+    lp1[0, 0] = -lp1[0, 0]
+    ppad = np.ones((1, G))
+    ppad[0, :10] = np.linspace(1e-5, 1e-4, 10)
+    out = _de_metrics(_de(lr[:1], sig), _de(lp1, ppad), np.arange(1), np.arange(1), np.full(1, -1), names, opts)
+    assert out["de_wilcoxon_direction_reach_raw"][0] == 1.0
+    assert out["de_wilcoxon_direction_fidelity_yield_raw"][0] == 0.9
+
+
+def test_registered_metrics_read_count_cells(real, noisy):
+    res = vcc2026_metrics(noisy, real)
+    test = tuple(res.per_perturbation.index)
+    genes = tuple(real.var_names)
+    labels = real.obs["perturbation"].astype(str).to_numpy()
+
+    def cells(a):
+        lab = a.obs["perturbation"].astype(str).to_numpy()
+        code = pd.Index(test).get_indexer(lab)
+        return CellSet(X=a.X, group=np.where(lab == "control", -1, code))
+
+    gpos = {g: i for i, g in enumerate(genes)}
+    P, G = len(test), len(genes)
+    inp = MetricInput(pred=np.zeros((P, G)), real=np.zeros((P, G)), pred_control=np.zeros(G),
+                      real_control=np.zeros(G), perturbations=test, genes=genes,
+                      targets=np.array([gpos[t] for t in test]), real_cells=cells(real), pred_cells=cells(noisy),
+                      target="exclude", cache={})
+    for m in VCC2026_METRICS:
+        v = get(m)(inp)
+        want = res.aggregate[m] if m == "expr_mse_unbiased_capped_norm" else res.per_perturbation[m].to_numpy()
+        np.testing.assert_allclose(v, np.broadcast_to(want, v.shape), rtol=0, atol=1e-12)
+        assert get(m).source == "cell-eval2"
+    lognorm = CellSet(X=np.log1p(real.X.toarray()), group=inp.real_cells.group)
+    with pytest.raises(ValueError, match="raw integer counts"):
+        get("pds_cosine")(MetricInput(**{**inp.__dict__, "real_cells": lognorm, "cache": {}}))
+    assert labels.size == real.n_obs
+
+
+def test_bad_input_is_named(real, noisy):
+    with pytest.raises(ValueError, match="'control'"):
+        vcc2026_metrics(noisy, real, control="nt")
+    with pytest.raises(ValueError, match="'pert_col'"):
+        vcc2026_metrics(noisy, real, pert_col="guide")
+    frac = ad.AnnData(X=real.X * 0.5, obs=real.obs.copy(), var=real.var.copy())
+    with pytest.raises(ValueError, match="'real'.*integer counts"):
+        vcc2026_metrics(noisy, frac)
+    with pytest.raises(ValueError, match="'pred'.*same .*genes"):
+        vcc2026_metrics(noisy[:, :-1].copy(), real)
+    with pytest.raises(ValueError, match="'options'"):
+        vcc2026_metrics(noisy, real, options={"fdr_typo": 0.1})
+    renamed = real.copy()
+    renamed.obs["perturbation"] = renamed.obs["perturbation"].astype(str).str.replace("g", "KD_")
+    with pytest.raises(ValueError, match="'target_genes'"):
+        vcc2026_metrics(renamed, renamed)
