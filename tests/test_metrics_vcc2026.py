@@ -129,6 +129,24 @@ def test_mean_baseline_matches_cell_eval2(real):
     _assert_parity(vcc2026_metrics(ours, real, options={"allow_fractional_counts": True}), per, agg)
 
 
+def test_control_paste_matches_cell_eval2(real):
+    """Every perturbation predicted by the whole real control pool: zero effects (every
+    cosine distance 1, all ranks tied) and identical profiles (no across-perturbation
+    spread, so the prediction's sampling correction is forfeited: rho = 0)."""
+    ctrl = real[real.obs["perturbation"] == "control"]
+    perts = [p for p in real.obs["perturbation"].cat.categories if p != "control"][:6]
+    keep = real.obs["perturbation"].isin([*perts, "control"]).to_numpy()
+    small = real[keep].copy()
+    blocks = [ctrl.X] * (len(perts) + 1)
+    labels = [p for p in perts for _ in range(ctrl.n_obs)] + ["control"] * ctrl.n_obs
+    paste = ad.AnnData(X=sp.vstack(blocks).tocsr(), obs=pd.DataFrame({"perturbation": labels},
+                       index=[f"p{i}" for i in range(len(labels))]), var=real.var.copy())
+    per, agg = _ce2(paste, small, _config())
+    res = vcc2026_metrics(paste, small)
+    _assert_parity(res, per, agg)
+    assert (res.per_perturbation["pds_cosine"] == 0.5).all()
+
+
 def test_anchors_and_score_match_cell_eval2(real, noisy):
     from cell_eval2 import build_generic_baseline
     from cell_eval2.anchor import compute_replicate_anchor
