@@ -59,7 +59,7 @@ def _native(ds, *, alpha, shrink, cooks, independent_filter, n_jobs, fit_type="p
     info = {"trend": fit.trend.kind, "prior_var": fit.prior_var, "var_log_disp": fit.var_log_disp,
             "beta_prior_var": fit.beta_prior_var, "filter_threshold": fit.filter_threshold,
             "cooks_outlier": fit.cooks_outlier, "max_cooks": fit.max_cooks, "replaced": fit.replaced,
-            "converged": fit.converged, "all_zero": fit.all_zero}
+            "converged": fit.converged, "all_zero": fit.all_zero, "contrast_zero": fit.contrast_zero}
     if fit.trend.kind == "parametric":
         info["asymptDisp"], info["extraPois"] = fit.trend.coef
     elif fit.trend.kind == "mean":

@@ -22,7 +22,7 @@ from ._native_cooks import (cooks_cutoff, cooks_distance, max_cooks, replacement
                             robust_disp)
 from ._native_dispersion import genewise_dispersion, map_dispersion, rough_moments_init
 from ._native_filtering import bh, independent_filtering
-from ._native_glm import LOG2E, contrast_se, fit_quantities, irls_one_factor
+from ._native_glm import LOG2E, contrast_se, fit_quantities, irls_one_factor, optim_refit
 from ._native_shrink import beta_prior_var, shrink_normal
 from ._native_sizefactors import base_mean_var, median_of_ratios
 from ._native_trend import DispersionTrend, fit_trend, prior_variance
@@ -57,6 +57,7 @@ class NativeFit:
     padj: np.ndarray
     filter_threshold: np.ndarray
     converged: np.ndarray
+    contrast_zero: np.ndarray | None = None
     lfc_shrunk: np.ndarray | None = None
     lfc_se_shrunk: np.ndarray | None = None
     beta_prior_var: float | None = None
@@ -139,6 +140,11 @@ def _glm_cooks(Y, sf, alpha, starts, sizes, cutoff, replaceable, n_jobs):
         y = Y[b]
         a = alpha[b]
         eta, n_iter = irls_one_factor(y, sf, a, starts, sizes, ind, _LAM_MLE, lam)
+        conv = n_iter < 100
+        bad = np.flatnonzero(~conv)
+        if bad.size:  # R: fitNbinomGLMsOptim for every gene whose IRLS hit maxit
+            start = np.add.reduceat(np.log(y[bad] / sf[None, :] + 0.1), starts, axis=1) / sizes[None, :]
+            eta[bad], conv[bad] = optim_refit(y[bad], sf, a[bad], starts, sizes, eta[bad], start)
         mu, W, H = fit_quantities(y, sf, a, starts, sizes, eta)
         cd = cooks_distance(y, mu, H, robust_disp(y / sf[None, :], starts, sizes), p)
         mc = max_cooks(cd, sizes)
@@ -149,7 +155,7 @@ def _glm_cooks(Y, sf, alpha, starts, sizes, cutoff, replaceable, n_jobs):
         top = np.argmax(np.where(np.isfinite(cd), cd, -np.inf), axis=1)
         out_count = y[np.arange(y.shape[0]), top]
         n_greater = (y > out_count[:, None]).sum(axis=1)
-        return eta, W, n_iter < 100, mc, mc_rep, any_out, rep_out, n_greater
+        return eta, W, conv, mc, mc_rep, any_out, rep_out, n_greater
 
     return _map(work, Y.shape[0], m, n_jobs)
 
@@ -246,6 +252,15 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = lfc / se
     pvalue = 2.0 * ndtr(-np.abs(stat))
+    # R's results() (cleanContrast): every count (after outlier replacement) of both compared
+    # levels is 0 -> log2FC 0, stat 0, p-value 1 (lfcSE kept); Cook's filtering comes after
+    level_zero = np.add.reduceat(Ynz, starts, axis=1) == 0
+    contrast_zero = np.zeros((P, G), dtype=bool)
+    contrast_zero[:, nz] = (level_zero[:, 1:] & level_zero[:, :1]).T
+    lfc_mle = lfc.copy()
+    lfc[contrast_zero] = 0.0
+    stat[contrast_zero] = 0.0
+    pvalue[contrast_zero] = 1.0
 
     max_cooks_full = np.full(G, np.nan)
     max_cooks_full[nz] = mc
@@ -281,11 +296,12 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
         trend=trend, prior_var=float(prior[0]), var_log_disp=float(prior[1]), max_cooks=max_cooks_full,
         cooks_outlier=cooks_outlier, replaced=replaced, lfc=lfc, lfc_se=se, stat=stat, pvalue=pvalue,
         padj=padj, filter_threshold=np.asarray(thresholds, dtype=float), converged=conv_full,
+        contrast_zero=contrast_zero,
     )
     if shrink == "normal":
         Yorig = np.ascontiguousarray(ds.counts.T)[nz]
         keep = ~now_zero[nz]  # genes whose counts became all zero after replacement are left out
-        bp = beta_prior_var(lfc[:, nz][:, keep], bm_nz[keep], dfit[keep])
+        bp = beta_prior_var(lfc_mle[:, nz][:, keep], bm_nz[keep], dfit[keep])
 
         def work(b):
             return shrink_normal(Yorig[b], sf, dfinal[b], starts, sizes, bp, eta[b])
@@ -299,5 +315,6 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
         se_s = np.full((P, G), np.nan)
         lfc_s[:, nz] = ls.T
         se_s[:, nz] = ss.T
+        lfc_s[contrast_zero] = 0.0  # lfcShrink reports through results(): the same rule
         fit.lfc_shrunk, fit.lfc_se_shrunk, fit.beta_prior_var = lfc_s, se_s, bp
     return fit

@@ -31,6 +31,9 @@ allzero : control, P1, P2 with 3 samples each, 300 genes; 20 genes are zero in c
 meanfit : control and P1 with 3 samples each, 300 genes, fitted with ``fitType = "mean"``
     (``meanfit_options.csv``).
 localfit : control and P1 with 4 samples each, 400 genes, fitted with ``fitType = "local"``.
+spiky : control, P1, P2 with 3 samples each, 400 genes: 250 ordinary genes and 150 with
+    sample-specific log-normal (sd 2) spikes on low means and size factors over a 30-fold
+    range; the IRLS of some genes reaches its iteration cap (R refits them with optim).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import pandas as pd
 
 
 def simulate(levels: dict, n_genes: int, rng, *, p_de=0.1, n_zero=0, outlier_frac=0.0, mean_range=None,
-             sf_range=None, low_frac=0.0, low_range=(0.3, 3.0), outlier_mult=(20, 60), zero_groups=()):
+             sf_range=None, low_frac=0.0, low_range=(0.3, 3.0), outlier_mult=(20, 60), zero_groups=(), spiky=0):
     names, labels = [], []
     for lv, n in levels.items():
         for r in range(n):
@@ -55,7 +58,9 @@ def simulate(levels: dict, n_genes: int, rng, *, p_de=0.1, n_zero=0, outlier_fra
         mu0 = np.exp(rng.normal(np.log(60), 1.6, n_genes))
     else:
         mu0 = np.exp(rng.uniform(np.log(mean_range[0]), np.log(mean_range[1]), n_genes))
-    if low_frac:
+    if spiky:
+        rows = np.arange(n_genes - spiky, n_genes)
+        mu0[rows] = rng.exponential(1.0, spiky) + 0.05
         low = rng.random(n_genes) < low_frac
         mu0[low] = np.exp(rng.uniform(np.log(low_range[0]), np.log(low_range[1]), low.sum()))
     disp = 0.05 + 1.0 / mu0
@@ -66,6 +71,8 @@ def simulate(levels: dict, n_genes: int, rng, *, p_de=0.1, n_zero=0, outlier_fra
     lfc = {lv: np.where(rng.random(n_genes) < p_de, rng.normal(0, 1.2, n_genes), 0.0) for lv in levels}
     lfc["control"] = np.zeros(n_genes)
     mu = np.stack([mu0 * 2.0 ** lfc[lv] * s for lv, s in zip(labels, sf)], axis=1)
+    if spiky:
+        mu[rows] *= np.exp(rng.normal(0.0, 2.0, (spiky, m)))
     size = 1.0 / disp[:, None]
     y = rng.negative_binomial(size, size / (size + mu)).astype(np.int64)
     if n_zero:
@@ -103,6 +110,7 @@ DESIGNS = {
                        outlier_frac=0.05, outlier_mult=(3, 12), low_frac=0.25),
     "allzero": dict(levels={"control": 3, "P1": 3, "P2": 3}, n_genes=300, seed=909, n_zero=4,
                     zero_groups=[(("control", "P1"), 20), (("control", "P2"), 10), (("P1", "P2"), 10)]),
+    "spiky": dict(levels={"control": 3, "P1": 3, "P2": 3}, n_genes=400, seed=1212, sf_range=(0.18, 5.5), spiky=150),
     "meanfit": dict(levels={"control": 3, "P1": 3}, n_genes=300, seed=1010),
     "localfit": dict(levels={"control": 4, "P1": 4}, n_genes=400, seed=1111),
 }
