@@ -17,7 +17,13 @@ counts (normalisation included) for reference. Values of every shared metric are
 (max |difference| over perturbations, with the metric where it is largest): pr_auc and
 roc_auc differ by up to a few 1e-6 at 8,000 genes because cell-eval passes float32 labels
 to scikit-learn, which then accumulates precision and recall in float32; simpert
-accumulates in float64. ``--quick`` runs a smaller version.
+accumulates in float64.
+
+The same run also times the 2026 challenge suite: simpert's ``vcc2026`` profile
+(:func:`simpert.metrics.vcc2026_metrics`) against cell-eval2 0.20.0 (``compute_metrics``
+with its ``vcc2026`` preset, CPU, one thread; both tools first make a warm-up call on a
+slice, which compiles cell-eval2's numba kernels), both from the raw counts, each computing its own Wilcoxon DE tables (DE time
+included), on both scenarios; per-perturbation values and the six aggregates are compared. ``--quick`` runs a smaller version.
 """
 
 from __future__ import annotations
@@ -117,6 +123,60 @@ def make_inputs(out, n_perts, n_genes, per_pert, n_ctrl, seed=0):
     de(0.7, seed + 4).write_parquet(os.path.join(out, "de_pred.parquet"))
 
 
+def _slices(pred, real):
+    """Two perturbations and the control of ``pred`` and ``real`` (for warm-up calls)."""
+    labs = real.obs["perturbation"].astype(str).to_numpy()
+    few = ["control", *sorted(set(labs) - {"control"})[:2]]
+    return (pred[pred.obs["perturbation"].astype(str).isin(few).to_numpy()].copy(),
+            real[np.isin(labs, few)].copy())
+
+
+def child_vcc2026(tool, d):
+    """Time one tool on the vcc2026 suite from the raw counts (DE included)."""
+    import gc
+    import logging
+    from dataclasses import replace
+
+    import anndata as ad
+    import pandas as pd
+
+    logging.disable(logging.WARNING)
+    real = ad.read_h5ad(os.path.join(d, "real.h5ad"))
+    pred = ad.read_h5ad(os.path.join(d, "pred.h5ad"))
+    if tool == "cell-eval2":
+        from cell_eval2 import EvalConfig, aggregate_metrics, compute_metrics
+
+        cfg = replace(EvalConfig.from_preset("vcc2026"), pert_col="perturbation", control="control",
+                      num_threads=1, device="cpu")
+        compute_metrics(*_slices(pred, real), config=cfg)  # warm-up: numba compilation is not timed
+        gc.collect()
+        base = _rss_mb()
+        _reset_peak()
+        t0, c0 = time.perf_counter(), time.process_time()
+        df = compute_metrics(pred, real, config=cfg)
+        agg = aggregate_metrics(df)
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+        tidy = df.to_pandas()[["perturbation", "metric", "value"]]
+        agg = agg.to_pandas().rename(columns={"mean": "value"})
+    else:
+        from simpert.metrics import vcc2026_metrics
+
+        vcc2026_metrics(*_slices(pred, real))  # the same warm-up (first BLAS call, lazy imports)
+        gc.collect()
+        base = _rss_mb()
+        _reset_peak()
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = vcc2026_metrics(pred, real)
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+        tidy = res.per_perturbation.reset_index().melt(id_vars="perturbation", var_name="metric",
+                                                       value_name="value").dropna()
+        agg = res.aggregate.rename("value").rename_axis("metric").reset_index()
+    agg["perturbation"] = "__aggregate__"
+    out = pd.concat([tidy, agg[["perturbation", "metric", "value"]]], ignore_index=True)
+    out.to_csv(os.path.join(d, f"{tool}_vcc2026.csv"), index=False)
+    print(json.dumps({"time_s": elapsed, "cpu_s": cpu, "peak_mb": _peak_mb() - base}))
+
+
 def child(tool, profile, d):
     import gc
 
@@ -176,14 +236,20 @@ def run_child(tool, profile, d):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def compare(d, profile, tool="simpert"):
+def compare(d, profile, tool="simpert", ref="cell-eval"):
     import pandas as pd
 
-    a = pd.read_csv(os.path.join(d, f"cell-eval_{profile}.csv")).set_index(["perturbation", "metric"])["value"]
+    a = pd.read_csv(os.path.join(d, f"{ref}_{profile}.csv")).set_index(["perturbation", "metric"])["value"]
     b = pd.read_csv(os.path.join(d, f"{tool}_{profile}.csv")).set_index(["perturbation", "metric"])["value"]
     both = a.index.intersection(b.index)
     x, y = a.loc[both].to_numpy(float), b.loc[both].to_numpy(float)
     nan_agree = np.isnan(x) == np.isnan(y)
+    if ref == "cell-eval2":  # undefined values: no row in cell-eval2, a dropped NaN in simpert
+        shared = set(a.index.get_level_values("metric")) & set(b.index.get_level_values("metric"))
+        a, b = (s[s.index.get_level_values("metric").isin(shared)].dropna() for s in (a, b))
+        agg = [s.index[s.index.get_level_values("perturbation") == "__aggregate__"] for s in (a, b)]
+        a, b = (s.drop(i.difference(j)) for s, i, j in ((a, agg[0], agg[1]), (b, agg[1], agg[0])))
+        nan_agree = np.array([set(a.index) == set(b.index)])
     diff = pd.Series(np.abs(x - y), index=both).groupby(level="metric").max()
     worst = diff.idxmax() if diff.notna().any() else ""
     return float(np.nanmax(diff)) if diff.notna().any() else 0.0, bool(nan_agree.all()), len(both), worst
@@ -195,7 +261,10 @@ def main():
     ap.add_argument("--child", nargs=3, metavar=("TOOL", "PROFILE", "DIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(*args.child)
+        if args.child[1] == "vcc2026":
+            child_vcc2026(args.child[0], args.child[2])
+        else:
+            child(*args.child)
         return
     scen = {
         "pseudobulk": dict(n_perts=1000, n_genes=8000, per_pert=2, n_ctrl=20),
@@ -234,6 +303,21 @@ def main():
                 result[f"{key}_mem_vs_celleval"] = round(mem, 2)
                 result[f"{key}_counts_speedup"] = round(ce["time_s"] / raw["time_s"], 2)
                 result[f"{key}_maxdiff"] = f"{max(maxdiff, maxdiff_raw):.1e}"
+            ce2 = run_child("cell-eval2", "vcc2026", d)
+            s26 = run_child("simpert", "vcc2026", d)
+            maxdiff, nan_ok, n, worst = compare(d, "vcc2026", "simpert", ref="cell-eval2")
+            speed, speed_cpu = ce2["time_s"] / s26["time_s"], ce2["cpu_s"] / s26["cpu_s"]
+            mem = s26["peak_mb"] / max(ce2["peak_mb"], 1e-9)
+            print(f"{name:11s} vcc2026  cell-eval2 {ce2['time_s']:7.2f} s (cpu {ce2['cpu_s']:7.2f}) "
+                  f"{ce2['peak_mb']:6.0f} MB | simpert {s26['time_s']:6.2f} s (cpu {s26['cpu_s']:6.2f}) "
+                  f"{s26['peak_mb']:6.0f} MB | speed-up {speed:5.1f}x (cpu {speed_cpu:5.1f}x), memory "
+                  f"{mem:4.2f}x of cell-eval2's | {n} values, max |diff| {maxdiff:.1e} ({worst}), "
+                  f"undefined values {'same' if nan_ok else 'DIFFERENT'}", flush=True)
+            key = f"{name}_vcc2026"
+            result[f"{key}_speedup"] = round(speed, 2)
+            result[f"{key}_cpu_speedup"] = round(speed_cpu, 2)
+            result[f"{key}_mem_vs_celleval2"] = round(mem, 2)
+            result[f"{key}_maxdiff"] = f"{maxdiff:.1e}"
     print("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
 
 

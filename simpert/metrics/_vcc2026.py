@@ -137,7 +137,7 @@ def _bulk(sums: np.ndarray, ts: float) -> np.ndarray:
     return np.log1p(sums * scale[:, None])
 
 
-def _jackknife(c: _Cells, sums: np.ndarray, n: np.ndarray, ts: float, block: int = 1 << 22) -> np.ndarray:
+def _jackknife(c: _Cells, sums: np.ndarray, n: np.ndarray, ts: float, block: int = 1 << 18) -> np.ndarray:
     """Delete-one jackknife sampling correction ``C_p`` of each group's profile.
 
     ``C_p = (n-1)/n sum_g sum_i (v_ig - vbar_g)^2`` with
@@ -194,15 +194,30 @@ def _bh(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mwu(L: sp.csr_matrix, cg: np.ndarray, n_groups: int, ref: int) -> np.ndarray:
+def _mwu(L, cg: np.ndarray, n_groups: int, ref: int, block: int = 1 << 17) -> np.ndarray:
     """Two-sided Mann-Whitney U p-values of every group against group ``ref``, per gene.
 
     Normal approximation with tie and continuity correction, ``p = 1`` when every value
     ties (numba-mwu ``_mwu_stats_from_rank_sum``, which pdex and so cell-eval2 call on
     log1p(CPM)). Ranks come from (gene, value) slots: the reference's count per slot gives
     each cell's "below + half tied" count by lookup, and the tie term of each combined
-    sample is the reference's plus corrections for the slots the group touches.
+    sample is the reference's plus corrections for the slots the group touches. Genes are
+    processed in blocks of about ``block`` stored entries, which bounds the memory.
     """
+    L = sp.csc_matrix(L)
+    G = L.shape[1]
+    out = np.empty((n_groups, G))
+    ends = np.searchsorted(L.indptr, L.indptr[:-1] + block, side="right") - 1  # last column within budget
+    c0 = 0
+    while c0 < G:
+        c1 = max(c0 + 1, min(G, int(ends[c0])))
+        out[:, c0:c1] = _mwu_block(L[:, c0:c1], cg, n_groups, ref)
+        c0 = c1
+    out[ref] = np.nan
+    return out
+
+
+def _mwu_block(L, cg, n_groups, ref):
     G = L.shape[1]
     P = n_groups
     n_g = np.bincount(cg[cg >= 0], minlength=P).astype(np.int64)
@@ -258,9 +273,7 @@ def _mwu(L: sp.csr_matrix, cg: np.ndarray, n_groups: int, ref: int) -> np.ndarra
         s_sq = n1 * n2 / 12.0 * ((nt + 1.0) - tie / (nt * (nt - 1.0)))
         z = (U - n1 * n2 / 2.0 - 0.5) / np.sqrt(np.where(s_sq > 0, s_sq, 1.0))
         p = 0.5 * erfc(z / np.sqrt(2.0)) * 2.0
-    p = np.where(s_sq > 0, np.clip(p, 0.0, 1.0), 1.0)
-    p[ref] = np.nan
-    return p
+    return np.where(s_sq > 0, np.clip(p, 0.0, 1.0), 1.0)
 
 
 @dataclass(frozen=True)
@@ -311,7 +324,7 @@ def _de(c: _Cells, ref_cells: _Cells | None, opts: Mapping) -> _DE:
     padj = np.full((n_groups, G), np.nan)
     cols = np.flatnonzero(gate)
     if cols.size:
-        L = cpm[:, cols].tocsr()
+        L = cpm.tocsc()[:, cols]
         np.log1p(L.data, out=L.data)
         L.eliminate_zeros()
         pk = _mwu(L, code, n_groups, c.ctrl)
