@@ -16,7 +16,7 @@ export MPLBACKEND := Agg
 FAST ?=
 JOBS ?= 2
 
-.PHONY: all test test-python test-r check-r figures vignettes bench r-deps venv clean help golden
+.PHONY: all test test-python test-r check-r figures vignettes bench r-deps venv clean help golden mutation coverage
 
 help:
 	@echo "make figures [FAST=1]  regenerate the paper figures into paper_figures/out"
@@ -25,6 +25,8 @@ help:
 	@echo "make bench             run the benchmarks (--quick)"
 	@echo "make golden            re-make the R DESeq2 golden files"
 	@echo "make check-r           R CMD check of the R package in r/"
+	@echo "make coverage          Python tests with branch coverage, reported per subpackage"
+	@echo "make mutation          mutation testing of de, metrics, sim, calibrate (slow; not in CI)"
 
 r-deps:
 	@bash tools/install_r.sh
@@ -64,6 +66,13 @@ vignettes: $(STAMP) $(R_STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b --quick || exit 1; done
+
+coverage: $(STAMP) r-deps
+	$(PY) -m pytest -q --cov=simpert --cov-branch --cov-report= tests
+	$(PY) tools/coverage_table.py --report docs/coverage.md
+
+mutation: $(STAMP) r-deps
+	$(PY) tools/mutation.py $(if $(MAX),--max $(MAX),)
 
 golden: $(STAMP) r-deps
 	Rscript tests/golden/make_golden.R tests/golden
