@@ -31,8 +31,14 @@ def _load(name: str, directory: Path = GOLDEN):
     return ds
 
 
+def _results_file(name: str, directory: Path = GOLDEN) -> Path:
+    """R's results table of a design (gzip-compressed for the large designs)."""
+    plain = directory / f"{name}_results.csv"
+    return plain if plain.exists() else directory / f"{name}_results.csv.gz"
+
+
 def _golden(name: str, directory: Path = GOLDEN):
-    res = pd.read_csv(directory / f"{name}_results.csv")
+    res = pd.read_csv(_results_file(name, directory))
     disp = pd.read_csv(directory / f"{name}_dispersions.csv").set_index("gene")
     sf = pd.read_csv(directory / f"{name}_sizefactors.csv").set_index("sample")["sizeFactor"]
     info = pd.read_csv(directory / f"{name}_info.csv").set_index("key")["value"]
@@ -77,8 +83,9 @@ def _parity(native, r_res, r_disp, r_sf):
 def test_native_matches_r_golden(name):
     r_res, r_disp, r_sf, _ = _golden(name)
     p = _parity(_native(name), r_res, r_disp, r_sf)
-    assert p["sf_maxdiff"] < 1e-10
-    assert p["basemean_maxrel"] < 1e-10
+    # the golden files hold 10 significant digits
+    assert p["sf_maxdiff"] < 1e-8
+    assert p["basemean_maxrel"] < 1e-8
     assert p["lfc_r"] >= 0.999
     assert p["lfc_maxdiff"] <= 0.01
     assert p["disp_median_rel"] <= 0.01
@@ -151,7 +158,7 @@ def test_live_r_matches_native(rscript, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     r_res, r_disp, r_sf, _ = _golden("live", tmp_path)
     p = _parity(deseq(_load("live", tmp_path), shrink="normal"), r_res, r_disp, r_sf)
-    assert p["sf_maxdiff"] < 1e-10
+    assert p["sf_maxdiff"] < 1e-8
     assert p["lfc_r"] >= 0.999 and p["lfc_maxdiff"] <= 0.01
     assert p["disp_median_rel"] <= 0.01
     assert p["padj_agree"] >= 0.99
@@ -228,7 +235,8 @@ def test_irls_matches_statsmodels_nb_glm():
     y = rng.negative_binomial(5, 5 / (5 + 80 * sf), size=(3, sizes.sum())).astype(float)
     alpha = np.array([0.1, 0.2, 0.05])
     L = 3
-    eta, _ = irls_one_factor(y, sf, alpha, starts, sizes, np.array([False, True, True]), 0.0, np.zeros(L))
+    eta, _ = irls_one_factor(y, sf, alpha, starts, sizes, np.array([False, True, True]), 0.0, np.zeros(L),
+                             criterion="eta", tol=1e-12)
     X = np.zeros((sizes.sum(), 3))
     X[:, 0] = 1
     X[4:7, 1] = 1

@@ -59,7 +59,8 @@ def _native(ds, *, alpha, shrink, cooks, independent_filter, n_jobs, fit_type="p
     info = {"trend": fit.trend.kind, "prior_var": fit.prior_var, "var_log_disp": fit.var_log_disp,
             "beta_prior_var": fit.beta_prior_var, "filter_threshold": fit.filter_threshold,
             "cooks_outlier": fit.cooks_outlier, "max_cooks": fit.max_cooks, "replaced": fit.replaced,
-            "converged": fit.converged, "all_zero": fit.all_zero, "contrast_zero": fit.contrast_zero}
+            "converged": fit.converged, "all_zero": fit.all_zero, "contrast_zero": fit.contrast_zero,
+            "any_cooks_outlier": fit.any_cooks_outlier}
     if fit.trend.kind == "parametric":
         info["asymptDisp"], info["extraPois"] = fit.trend.coef
     elif fit.trend.kind == "mean":
@@ -147,7 +148,16 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
     design without replicates. A perturbation with a single sample is accepted, as in
     DESeq2: it is tested (its variance comes from the shared dispersion) but it adds no
     residual degrees of freedom. Genes with zero counts in every sample get NA results and a
-    base mean of 0, as in DESeq2.
+    base mean of 0, as in DESeq2. Where every count of both compared levels is 0 (but not of
+    the whole gene), ``log2fc``, ``stat`` and ``log2fc_shrunk`` are 0 and ``pvalue`` is 1,
+    as R's ``results()`` reports them (``lfc_se`` is kept; ``padj`` follows from the p-value).
+
+    With the native backend ``info`` holds per-gene flags: ``replaced`` marks genes whose
+    outlier counts were replaced and which were refitted (levels with 7 or more samples);
+    ``any_cooks_outlier`` marks genes with a Cook's distance above the cutoff in any sample,
+    which is what R's ``mcols(dds)$replace`` reports (it is TRUE also where the level is too
+    small for replacement); ``cooks_outlier`` marks genes whose p-values are NA;
+    ``contrast_zero`` (perturbations x genes) marks the all-zero contrasts above.
 
     Examples
     --------

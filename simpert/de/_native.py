@@ -58,6 +58,7 @@ class NativeFit:
     filter_threshold: np.ndarray
     converged: np.ndarray
     contrast_zero: np.ndarray | None = None
+    any_cooks_outlier: np.ndarray | None = None
     lfc_shrunk: np.ndarray | None = None
     lfc_se_shrunk: np.ndarray | None = None
     beta_prior_var: float | None = None
@@ -290,13 +291,17 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
 
     conv_full = np.zeros(G, dtype=bool)
     conv_full[nz] = conv
+    # R's mcols(dds)$replace: a Cook's distance above the cutoff in any sample of the first
+    # fit, whether or not the count could be replaced
+    any_full = np.zeros(G, dtype=bool)
+    any_full[nz] = any_out
     fit = NativeFit(
         size_factors=sf, base_mean=base_mean, all_zero=all_zero, disp_gene=full(dg), disp_fit=full(dfit),
         disp_map=full(dmap), disp_final=full(dfinal), disp_outlier=full(dout.astype(float)) == 1.0,
         trend=trend, prior_var=float(prior[0]), var_log_disp=float(prior[1]), max_cooks=max_cooks_full,
         cooks_outlier=cooks_outlier, replaced=replaced, lfc=lfc, lfc_se=se, stat=stat, pvalue=pvalue,
         padj=padj, filter_threshold=np.asarray(thresholds, dtype=float), converged=conv_full,
-        contrast_zero=contrast_zero,
+        contrast_zero=contrast_zero, any_cooks_outlier=any_full,
     )
     if shrink == "normal":
         Yorig = np.ascontiguousarray(ds.counts.T)[nz]

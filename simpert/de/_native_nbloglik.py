@@ -55,6 +55,21 @@ def _level_sums(v: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.add.reduceat(v, starts, axis=1)
 
 
+# DESeq2 forms det(X'WX) as a double (src/DESeq2.cpp): below the smallest subnormal it is 0
+# and the Cox-Reid term -log(det)/2 is +Inf; above the largest double it is Inf and the term
+# -Inf (both happen with many levels, where det is a product of ~100 weight sums); the
+# derivative, det * trace(...) / det, is then NaN. R's line search and grid act on those
+# values, so they are reproduced.
+_LOG_DET_MIN = float(np.log(np.nextafter(0.0, 1.0)) - np.log(2.0))
+_LOG_DET_MAX = float(np.log(np.finfo(float).max))
+
+
+def _cr_term(logdet: np.ndarray) -> np.ndarray:
+    out = -0.5 * logdet
+    out = np.where(logdet < _LOG_DET_MIN, np.inf, out)
+    return np.where(logdet > _LOG_DET_MAX, -np.inf, out)
+
+
 def log_posterior(y, mu, starts, a, prior_mean=None, prior_var=None, *, use_cr: bool = True) -> np.ndarray:
     """Log posterior (or Cox-Reid adjusted log likelihood) at ``a = log(alpha)`` per gene.
 
@@ -84,7 +99,7 @@ def log_posterior(y, mu, starts, a, prior_mean=None, prior_var=None, *, use_cr: 
     ll -= r[:, 0] * np.log1p(mu * alpha).sum(axis=1)
     if use_cr:
         w = mu / (1.0 + alpha * mu)
-        ll -= 0.5 * np.log(_level_sums(w, starts)).sum(axis=1)
+        ll += _cr_term(np.log(_level_sums(w, starts)).sum(axis=1))
     if prior_mean is not None:
         ll -= 0.5 * (a - prior_mean) ** 2 / prior_var
     return ll
@@ -118,8 +133,12 @@ def log_posterior_derivs(y, mu, starts, a, prior_mean=None, prior_var=None, *, u
         B = _level_sums(w, starts)
         A = _level_sums(w2, starts)
         C = _level_sums(w2 * w, starts)
+        logdet = np.log(B).sum(axis=1)
+        out_of_range = (logdet < _LOG_DET_MIN) | (logdet > _LOG_DET_MAX)
         d1 = d1 + 0.5 * (A / B).sum(axis=1)
         d2 = d2 + 0.5 * ((A / B) ** 2 - 2.0 * C / B).sum(axis=1)
+        d1 = np.where(out_of_range, np.nan, d1)
+        d2 = np.where(out_of_range, np.nan, d2)
     grad = alpha1 * d1
     hess = alpha1 ** 2 * d2 + alpha1 * d1
     if prior_mean is not None:

@@ -8,7 +8,7 @@
 # <name>_options.csv: key "fitType") and writes, numbers rounded to 10 significant digits:
 #   <name>_results.csv     results() per perturbation vs control (alpha 0.1) with the
 #                          lfcShrink(type = "normal") log2 fold change and SE added (for the
-#                          first 20 perturbations)
+#                          first 20 perturbations); <name>_results.csv.gz above 10,000 rows
 #   <name>_dispersions.csv baseMean, dispGeneEst, dispGeneIter, dispFit, dispMAP, dispIter,
 #                          dispOutlier, dispersion, maxCooks, replace, betaConv, betaIter
 #   <name>_filter.csv      independent-filtering threshold and quantile per perturbation
@@ -62,7 +62,16 @@ for (name in designs) {
     filt[[p]] <- data.frame(perturbation = p, filterThreshold = unname(md$filterThreshold),
                             filterTheta = md$filterTheta, maxRejections = max(md$filterNumRej$numRej))
   }
-  write.csv(sig(do.call(rbind, out)), file.path(dir, paste0(name, "_results.csv")), row.names = FALSE)
+  allres <- sig(do.call(rbind, out))
+  res_file <- file.path(dir, paste0(name, "_results.csv"))
+  if (nrow(allres) > 10000) {  # large designs: gzip-compressed
+    unlink(res_file)
+    con <- gzfile(paste0(res_file, ".gz"), "w")
+    write.csv(allres, con, row.names = FALSE)
+    close(con)
+  } else {
+    write.csv(allres, res_file, row.names = FALSE)
+  }
   write.csv(sig(do.call(rbind, filt)), file.path(dir, paste0(name, "_filter.csv")), row.names = FALSE)
   mc <- mcols(dds)
   col <- function(k) if (is.null(mc[[k]])) NA else mc[[k]]

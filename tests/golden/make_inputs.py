@@ -18,8 +18,8 @@ small_df : control 3, P1 2 samples (2 residual degrees of freedom: DESeq2's simu
 lowcount : control, P1, P2 with 5 samples each, 400 genes with means 0.1-5 (log-uniform):
     the parametric trend fails and R substitutes the local (locfit) trend; the minmu clamp
     of the GLM binds for most genes.
-libsize10x : control, P1, P2 with 4 samples each, 500 genes, size factors spread over a
-    10-fold range.
+libsize10x : control, P1, P2 with 4 samples each, 500 genes, library sizes spread
+    geometrically over a 10-fold range.
 screen100 : 100 perturbations x 2 replicates + 10 controls, 300 genes (residual degrees of
     freedom 110: the prior variance lies above its 0.25 floor).
 groups7743 : control 7, P1 7, P2 4, P3 3 samples, 400 genes with low-count genes (means
@@ -67,7 +67,7 @@ def simulate(levels: dict, n_genes: int, rng, *, p_de=0.1, n_zero=0, outlier_fra
     if sf_range is None:
         sf = np.exp(rng.normal(0, 0.25, m))
     else:
-        sf = np.exp(rng.uniform(np.log(sf_range[0]), np.log(sf_range[1]), m))
+        sf = rng.permutation(np.geomspace(sf_range[0], sf_range[1], m))
     lfc = {lv: np.where(rng.random(n_genes) < p_de, rng.normal(0, 1.2, n_genes), 0.0) for lv in levels}
     lfc["control"] = np.zeros(n_genes)
     mu = np.stack([mu0 * 2.0 ** lfc[lv] * s for lv, s in zip(labels, sf)], axis=1)
