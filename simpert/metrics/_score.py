@@ -163,7 +163,9 @@ def _de_for(de, key, adata_like, control, perturbations, genes, what, target_sum
         ) from None
     if adata_like is None:
         raise ValueError(f"DE-based metrics need predicted cells; prediction {what!r} has no .cells")
-    res = wilcoxon(adata_like, control=control, normalize=True, target_sum=target_sum)
+    # counts are normalised to target_sum (the profiles' convention); log-normalised input
+    # (values with decimals) is used as it is, as cell-eval does
+    res = wilcoxon(adata_like, control=control, normalize="auto", target_sum=target_sum)
     table = getattr(res, "table", res)
     return de_table(table, perturbations, genes)
 
