@@ -117,7 +117,8 @@ def newton_max_log_alpha(y, mu, starts, a0, lo, hi, prior_mean=None, prior_var=N
         step = np.clip(step, -3.0, 3.0)
         prop = aa + step
         outside = (prop <= blo_a) | (prop >= bhi_a)
-        mid = 0.5 * (blo_a + bhi_a)
+        with np.errstate(invalid="ignore"):
+            mid = 0.5 * (blo_a + bhi_a)
         prop = np.where(outside & np.isfinite(mid), mid, prop)
         at_edge = ((aa >= hi) & (g > 0)) | ((aa <= lo) & (g < 0))
         prop = np.clip(prop, lo, hi)
