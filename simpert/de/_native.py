@@ -1,9 +1,12 @@
 """The native DESeq2 engine: one fit of a one-factor design, every contrast against control.
 
-Steps (R DESeq2 1.38's ``DESeq()`` followed by ``results()`` per contrast, with defaults):
-size factors (median of ratios) -> gene-wise dispersions (Cox-Reid) -> parametric trend ->
-MAP dispersions -> NB GLM (IRLS) -> Cook's distances (replacement and refit where a level
-has 7 or more samples) -> Wald tests -> Cook's filtering -> independent filtering -> BH.
+Steps (R DESeq2 1.38's ``DESeq()`` followed by ``results()`` per contrast, with defaults;
+``R/core.R`` and ``R/results.R``): size factors (median of ratios) -> gene-wise dispersions
+(Cox-Reid; R's line search, grid at its cap) -> trend (parametric, falling back to locfit's
+local fit; or local or mean) -> MAP dispersions -> NB GLM (IRLS with R's stopping rule;
+``optim`` refit at the iteration cap) -> Cook's distances (replacement and refit where a
+level has 7 or more samples) -> Wald tests -> the all-zero contrast rule -> Cook's filtering
+-> independent filtering -> BH.
 Each per-gene step runs on blocks of genes (threads when ``n_jobs > 1``); within a block
 everything is elementwise work over (gene, sample) and (gene, level) arrays.
 """

@@ -2,20 +2,26 @@
 
 DESeq2 maximises the Cox-Reid adjusted log likelihood (gene-wise) and the log posterior
 with a log-normal prior centred on the trend (MAP) in ``a = log(alpha)`` by an Armijo line
-search (``fitDisp`` in ``src/DESeq2.cpp``), falling back to a grid search. Here the same
-objective is maximised by a safeguarded Newton method (exact first and second derivatives;
-a bracketing bisection keeps every step inside the interval where the gradient changes
-sign), vectorised over genes. The quirks of DESeq2's procedure that change its answer are
-reproduced:
+search (``fitDisp`` in ``src/DESeq2.cpp``), called from ``estimateDispersionsGeneEst`` and
+``estimateDispersionsMAP`` in ``R/core.R``. That line search is replayed here step for step,
+vectorised over genes (:func:`armijo_max_log_alpha`), because where it stops decides R's
+answer:
 
-- the starting values ``min(rough, moments)`` estimates clipped to ``[minDisp, maxDisp]``;
+- starting values: ``min(rough, moments)`` estimates clipped to ``[minDisp, maxDisp]``
+  (gene-wise); the gene-wise estimate, or the trend where it is below a tenth of the trend
+  (MAP);
 - the gene-wise estimate falls back to the starting value when the log likelihood did not
   increase by more than ``|lp0| / 1e6`` (``noIncrease``);
-- genes whose first (unit) line-search step is accepted and already changes the objective by
-  less than the tolerance stop after one iteration in R; R then re-estimates them on its
-  20 + 20 point grid, and so does this module;
-- the bounds: estimates below ``minDisp / 10`` stop, results are clipped to
-  ``[minDisp, maxDisp]`` with ``maxDisp = max(10, n_samples)``.
+- not converged: the search used all 100 proposals (the iteration cap) or, gene-wise, stopped
+  after its first proposal; R then re-estimates those genes (gene-wise: unless below
+  ``10 minDisp``; MAP: all) on its 20 + 20 point grid (``fitDispGrid``), and so does this
+  module;
+- the bounds: the search stops below ``log(minDisp / 10)``, proposals stay within
+  ``[-30, 10]``, results are clipped to ``[minDisp, maxDisp]`` with
+  ``maxDisp = max(10, n_samples)``.
+
+:func:`newton_max_log_alpha` (a safeguarded Newton method with exact derivatives) finds the
+exact optimum; it is kept for checks of the line search.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import numpy as np
 
 from ._native_nbloglik import log_posterior, log_posterior_derivs
 
-__all__ = ["newton_max_log_alpha", "grid_max_log_alpha", "genewise_dispersion", "map_dispersion",
+__all__ = ["armijo_max_log_alpha", "newton_max_log_alpha", "grid_max_log_alpha", "genewise_dispersion", "map_dispersion",
            "rough_moments_init"]
 
 MIN_DISP = 1e-8
@@ -152,66 +158,6 @@ def grid_max_log_alpha(y, mu, starts, max_disp, prior_mean=None, prior_var=None)
     return best(fine)
 
 
-def _first_accepted_step(y, mu, starts, a0, lp0, g0, lo, max_halvings: int = 40):
-    """Replay DESeq2's line search up to its first accepted step.
-
-    R stops right there when that step changes the objective by less than the tolerance
-    (or leaves the box below); this happens when the gradient at the start is tiny, for
-    example at a start of ``minDisp``. A step is accepted only when the change is at least
-    ``1e-4 kappa g0^2``, so only genes with ``g0^2 < 1e-2`` can stall this way (besides
-    steps that jump below the box, which are checked at ``kappa = 1``).
-
-    Returns
-    -------
-    stalled : bool array
-        R stops after its first accepted step.
-    first_try : bool array
-        That step was the very first proposal (R's ``iter == 1``), or no step was accepted
-        (R's ``iter == maxit``); R re-estimates both on its grid.
-    a, lp : arrays
-        Position and last log posterior R reports for stalled genes.
-    """
-    n = a0.shape[0]
-    stalled = np.zeros(n, dtype=bool)
-    first_try = np.zeros(n, dtype=bool)
-    a_out = a0.copy()
-    lp_out = lp0.copy()
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        kappa = np.ones(n)
-        prop = a0 + g0
-        kappa = np.where(prop < -30.0, (-30.0 - a0) / g0, kappa)
-        kappa = np.where(prop > 10.0, (10.0 - a0) / g0, kappa)
-    # a gradient so small that R's 100 steps (kappa <= 1) cannot move ``a`` by 0.01: R ends
-    # at its start (the log posterior is flat to rounding there), reported as no increase
-    frozen = np.isfinite(g0) & (100.0 * np.abs(g0) < 1e-2)
-    stalled[frozen] = True
-    cand = np.flatnonzero(np.isfinite(g0) & ~frozen & ((g0 ** 2 < 1e-2) | (a0 + kappa * g0 < lo)))
-    pending = cand
-    for t in range(max_halvings):
-        if pending.size == 0:
-            break
-        k = kappa[pending]
-        a_t = a0[pending] + k * g0[pending]
-        lp_t = log_posterior(y[pending], mu[pending], starts, a_t)
-        acc = -lp_t <= -lp0[pending] - k * _EPS_ARMIJO * g0[pending] ** 2
-        idx = pending[acc]
-        change = lp_t[acc] - lp0[idx]
-        small = change < _TOL
-        below = a_t[acc] < lo
-        stop = small | below
-        s_idx = idx[stop]
-        stalled[s_idx] = True
-        first_try[s_idx] = t == 0
-        a_out[s_idx] = a_t[acc][stop]
-        lp_out[s_idx] = np.where(small[stop], lp_t[acc][stop], lp0[s_idx])
-        pending = pending[~acc]
-        kappa[pending] = kappa[pending] / 2.0
-    # never accepted: R exhausts its iterations at the start (no increase, no convergence)
-    stalled[pending] = True
-    first_try[pending] = True
-    return stalled, first_try, a_out, lp_out
-
-
 def armijo_max_log_alpha(y, mu, starts, a0, prior_mean=None, prior_var=None, *, min_log_alpha: float,
                          kappa0: float = 1.0, tol: float = _TOL, maxit: int = 100):
     """DESeq2's line search for the dispersion (``fitDisp`` in ``src/DESeq2.cpp``), vectorised.
@@ -282,7 +228,7 @@ def armijo_max_log_alpha(y, mu, starts, a0, prior_mean=None, prior_var=None, *, 
             k = np.where(prop > 10.0, (10.0 - aa) / g, k)
             a_new = aa + k * g
             lp_new = lp_of(active, a_new)
-            accept = -lp_new <= -lp[active] - k * 1e-4 * g * g
+            accept = -lp_new <= -lp[active] - k * _EPS_ARMIJO * g * g
             # rejected: halve the step
             kappa[active] = np.where(accept, k, k / 2.0)
             acc = active[accept]
