@@ -10,6 +10,8 @@ Commands::
     simpert calibrate --metric M --scenario S -o DIR
                                               does a metric reward what it should?
     simpert figures [--fast]                  regenerate the paper figures (source checkout)
+    simpert fit IN -o scenario.json           fit simulation parameters to a screen
+    simpert serve                             run commands sent as JSON lines (persistent worker)
 
 Bad input gives one ``error: ...`` line on stderr and exit status 2; ``SIMPERT_DEBUG=1``
 shows tracebacks.
@@ -418,6 +420,12 @@ def figures_cmd(
     if rc != 0:
         echo_err(f"error: python -m paper_figures exited with status {rc}")
         raise typer.Exit(rc)
+
+
+from . import _fit, _serve  # noqa: E402  (commands defined in their own modules)
+
+_fit.register(app, _STATE)
+_serve.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

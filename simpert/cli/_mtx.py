@@ -92,7 +92,14 @@ def _column_types(df: pd.DataFrame) -> dict:
     return types
 
 
-def _apply_types(df: pd.DataFrame, types: dict) -> pd.DataFrame:
+def _apply_types(df: pd.DataFrame, types) -> pd.DataFrame:
+    # an empty record may arrive as a JSON list ([]) from writers that cannot tell an empty
+    # object from an empty array (R's jsonlite); it means "no typed columns"
+    if not isinstance(types, dict):
+        if types:
+            raise ValueError("meta.json: 'obs_types' and 'var_types' must be objects mapping a "
+                             f"column name to its type; got {type(types).__name__}")
+        return df
     for col, spec in types.items():
         if col not in df.columns:
             continue
@@ -321,7 +328,7 @@ def read_mtx_dir(path):
     meta = {}
     if (path / "meta.json").is_file():
         meta = json.loads((path / "meta.json").read_text())
-    uns = dict(meta.get("simpert", {}))
+    uns = dict(meta.get("simpert") or {})
     control = str(meta.get("control", uns.get("control", "control")))
     uns.setdefault("control", control)
 
@@ -353,7 +360,10 @@ def read_mtx_dir(path):
         mat = mat.astype(np.dtype(meta["x_dtype"]))
     x = mat.toarray() if meta.get("x", "sparse") == "dense" else mat
     adata = ad.AnnData(X=x, obs=obs, var=var)
-    truth_files = meta.get("truth_files", {})
+    truth_files = meta.get("truth_files") or {}
+    if truth_files and not isinstance(truth_files, dict):
+        raise ValueError("meta.json: 'truth_files' must be an object mapping a truth key to "
+                         f"[file, layout]; got {type(truth_files).__name__}")
     if truth_files:
         uns["truth"] = _read_truth(path, truth_files)
     adata.uns["simpert"] = uns

@@ -1,0 +1,70 @@
+"""``simpert fit``: simulation parameters fitted to a screen, written as a scenario file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from simpert.cli import app
+
+SETS = ["--set", "n_genes=60", "--set", "n_perturbations=6", "--set", "n_control_cells=80",
+        "--set", "cells_per_perturbation=20"]
+
+
+@pytest.fixture(scope="module")
+def screen_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fit") / "screen"
+    res = CliRunner().invoke(app, ["--quiet", "simulate", "sparse_strong", "-o", str(out),
+                                   "--format", "mtx", "--seed", "3", *SETS])
+    assert res.exit_code == 0, res.stderr
+    return out
+
+
+def test_fit_writes_a_scenario_that_simulate_accepts(screen_dir, tmp_path):
+    out = tmp_path / "fitted.json"
+    report = tmp_path / "report.json"
+    res = CliRunner().invoke(app, ["--quiet", "fit", str(screen_dir), "-o", str(out),
+                                   "--report", str(report), "--name", "mine"])
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(out.read_text())
+    assert data["scenario"]["name"] == "mine" and data["scenario"]["kind"] == "screen"
+    p = data["params"]
+    assert p["n_genes"] == 60 and p["n_perturbations"] == 6 and p["n_control_cells"] == 80
+    assert len(p["gene_means"]) == 60
+    rep = json.loads(report.read_text())
+    assert len(rep["genes"]) == 60 and len(rep["gene_means"]) == 60
+    assert {row["quantity"] for row in rep["summary"]} >= {"n_genes", "p_effect", "library_sd"}
+    sim_out = tmp_path / "again"
+    res = CliRunner().invoke(app, ["--quiet", "simulate", str(out), "-o", str(sim_out), "--format", "mtx"])
+    assert res.exit_code == 0, res.stderr
+    assert (sim_out / "counts.mtx").is_file()
+
+
+def test_fit_errors_name_the_option(screen_dir, tmp_path):
+    res = CliRunner().invoke(app, ["fit", str(screen_dir), "-o", str(tmp_path / "x.toml")])
+    assert res.exit_code == 2 and "option '--output' must end in .json" in res.stderr
+    res = CliRunner().invoke(app, ["fit", str(screen_dir), "-o", str(tmp_path / "x.json"), "--min-mean", "0"])
+    assert res.exit_code == 2 and "--min-mean" in res.stderr
+    res = CliRunner().invoke(app, ["fit", str(tmp_path / "missing"), "-o", str(tmp_path / "x.json")])
+    assert res.exit_code == 2 and "does not exist" in res.stderr
+
+
+def test_an_mtx_dir_with_empty_type_records_reads(screen_dir, tmp_path):
+    import shutil
+
+    from simpert.cli._mtx import read_mtx_dir
+
+    d = tmp_path / "copy"
+    shutil.copytree(screen_dir, d)
+    meta = json.loads((d / "meta.json").read_text())
+    meta["var_types"] = []
+    meta["truth_files"] = []
+    (d / "meta.json").write_text(json.dumps(meta))
+    a = read_mtx_dir(d)
+    assert a.n_vars == 60
+    meta["var_types"] = ["x"]
+    (d / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="var_types"):
+        read_mtx_dir(d)
