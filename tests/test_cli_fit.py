@@ -68,3 +68,14 @@ def test_an_mtx_dir_with_empty_type_records_reads(screen_dir, tmp_path):
     (d / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="var_types"):
         read_mtx_dir(d)
+
+
+def test_params_prints_every_field_and_rejects_unknown_ones():
+    res = CliRunner().invoke(app, ["params", "sparse_strong", "--set", "n_genes=50"])
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["kind"] == "screen" and data["params"]["n_genes"] == 50
+    assert "n_replicates" in data["params"] and "control_label" in data["params"]
+    res = CliRunner().invoke(app, ["params", "sparse_strong", "--set", "bogus=1"])
+    assert res.exit_code == 2 and "unknown parameter(s) 'bogus'" in res.stderr
+    assert "n_replicates" in res.stderr

@@ -1,6 +1,7 @@
-"""``simpert fit``: fit simulation parameters to a user's screen.
+"""Simulation parameters: ``simpert fit`` fits them to a user's screen, ``simpert params``
+shows a scenario's (every field, defaults included).
 
-The output is a scenario file (JSON, in the layout of the TOML scenario files) that
+The output of ``fit`` is a scenario file (JSON, in the layout of the TOML scenario files) that
 ``simpert simulate`` and ``simpert calibrate`` accept, so a user can simulate screens
 shaped like their own data; ``--report`` adds the fit's diagnostics.
 """
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
-__all__ = ["fit_to_scenario", "register"]
+__all__ = ["fit_to_scenario", "fit_report", "scenario_params", "register"]
 
 
 def fit_to_scenario(fit, *, name: str = "fitted", source: str = "") -> dict:
@@ -76,8 +77,51 @@ def fit_report(fit) -> dict:
     })
 
 
+def scenario_params(scenario) -> dict:
+    """Every simulator parameter of a scenario, defaults included, checked by the simulator.
+
+    Parameters
+    ----------
+    scenario : simpert.calibrate.Scenario
+
+    Returns
+    -------
+    dict
+        ``name``, ``kind``, ``description``, ``test_fraction``, ``source`` and ``params``
+        (JSON-serialisable). For ``var_network`` scenarios ``params`` is the scenario's own
+        table (the network is built when simulating).
+
+    Raises
+    ------
+    ValueError
+        When a parameter is unknown to the simulator (the message lists the known ones) or
+        has a bad value.
+    """
+    from dataclasses import fields
+
+    from simpert import sim
+
+    from ._mtx import jsonable
+
+    params = scenario.params_dict() if hasattr(scenario, "params_dict") else dict(scenario.params)
+    cls = {"screen": sim.ScreenParams, "noise_only": sim.NoiseOnlyParams}.get(scenario.kind)
+    if cls is not None:
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {', '.join(repr(u) for u in unknown)} for a "
+                             f"{scenario.kind} scenario; known parameters: {', '.join(known)}")
+        obj = cls(**params)
+        full = {f.name: getattr(obj, f.name) for f in fields(cls)}
+    else:
+        full = params
+    return jsonable({"name": scenario.name, "kind": scenario.kind, "description": scenario.description,
+                     "test_fraction": scenario.test_fraction, "source": scenario.source,
+                     "params": full})
+
+
 def register(app, state: dict) -> None:
-    """Add the ``fit`` command to the ``simpert`` application ``app``."""
+    """Add the ``fit`` and ``params`` commands to the ``simpert`` application ``app``."""
     from ._common import CLIError, echo_err, progress, user_errors
 
     @app.command("fit")
@@ -120,6 +164,19 @@ def register(app, state: dict) -> None:
             _write_json(report, fit_report(fit))
         if not state["quiet"]:
             echo_err(f"wrote the fitted scenario to {output}")
+
+    @app.command("params")
+    @user_errors
+    def params_cmd(
+        scenario: str = typer.Argument(..., help="Scenario name (see 'simpert scenarios') or file."),
+        sets: Optional[List[str]] = typer.Option(None, "--set", help="Override a parameter: "
+                                                 "key=value (JSON value). Repeatable."),
+    ):
+        """Print a scenario's simulator parameters (defaults included) as JSON."""
+        from ._inputs import parse_sets, resolve_scenario
+
+        sc = resolve_scenario(scenario, parse_sets(sets))
+        typer.echo(json.dumps(scenario_params(sc), indent=1))
 
 
 def _write_json(path: Path, data: dict) -> None:
