@@ -111,10 +111,15 @@ def test_cox_reid_term_follows_r_determinant_range():
     starts = np.arange(0, 202, 2)
     y = np.ones((1, 202))
     mu = np.full((1, 202), 2.0)
-    lp = log_posterior(y, mu, starts, np.array([np.log(2e4)]))
-    g, _ = log_posterior_derivs(y, mu, starts, np.array([np.log(2e4)]))
+    a = np.array([np.log(2e4)])
+    lp = log_posterior(y, mu, starts, a, r_det=True)
+    g, _ = log_posterior_derivs(y, mu, starts, a, r_det=True)
     assert lp[0] == np.inf and np.isnan(g[0])
-    assert np.isfinite(log_posterior(y, mu, starts, np.array([np.log(0.1)]))[0])
+    assert np.isfinite(log_posterior(y, mu, starts, np.array([np.log(0.1)]), r_det=True)[0])
+    # the default sums log weight sums: finite, and equal where R's det is finite
+    assert np.isfinite(log_posterior(y, mu, starts, a)[0]) and np.isfinite(log_posterior_derivs(y, mu, starts, a)[0][0])
+    a2 = np.array([np.log(0.1)])
+    assert log_posterior(y, mu, starts, a2)[0] == log_posterior(y, mu, starts, a2, r_det=True)[0]
 
 
 def test_optim_refit_reproduces_a_converged_fit():

@@ -48,11 +48,12 @@ def results_from_arrays(ds: DEDataset, *, backend: str, alpha: float, base_mean,
     )
 
 
-def _native(ds, *, alpha, shrink, cooks, independent_filter, n_jobs, fit_type="parametric"):
+def _native(ds, *, alpha, shrink, cooks, independent_filter, n_jobs, fit_type="parametric", r_det_range=False):
     from ._native import fit_native
 
     fit = fit_native(ds, alpha=alpha, cooks=cooks, independent_filter=independent_filter,
-                     shrink="normal" if shrink == "normal" else None, n_jobs=n_jobs, fit_type=fit_type)
+                     shrink="normal" if shrink == "normal" else None, n_jobs=n_jobs, fit_type=fit_type,
+                     r_det_range=r_det_range)
     mats = {"log2fc": fit.lfc, "lfc_se": fit.lfc_se, "stat": fit.stat, "pvalue": fit.pvalue, "padj": fit.padj}
     if fit.lfc_shrunk is not None:
         mats["log2fc_shrunk"], mats["lfc_se_shrunk"] = fit.lfc_shrunk, fit.lfc_se_shrunk
@@ -94,7 +95,7 @@ def _add_ash(res: DEResults) -> DEResults:
 
 def deseq(adata, *, control: str = "control", design: str = "perturbation", backend: str = "native",
           alpha: float = 0.1, shrink: str | None = None, cooks: bool = True, independent_filter: bool = True,
-          n_jobs: int | None = 1, fit_type: str = "parametric") -> DEResults:
+          n_jobs: int | None = 1, fit_type: str = "parametric", r_det_range: bool = False) -> DEResults:
     """DESeq2-style differential expression of every perturbation against the control.
 
     One negative binomial GLM with the perturbation factor is fitted (as ``DESeq()`` with
@@ -133,6 +134,15 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
         when it fails, as in R), locfit's local regression of the log dispersions on the log
         means, or the mean of the gene-wise estimates. The native and R backends support all
         three; PyDESeq2 only "parametric" and "mean".
+    r_det_range : bool, default False
+        Native backend: form the Cox-Reid determinant ``det(X'WX)`` in double precision as R
+        does. It is a product of one weight sum per level, so with about a hundred levels or
+        more it can fall below the smallest double (R's Cox-Reid term becomes +Inf) or exceed
+        the largest (-Inf). R's dispersion search then jumps to that region and stops at its
+        iteration cap, and the gene-wise estimate comes from R's coarse grid (with a thousand
+        levels and more R's estimates are meaningless). By default the log determinant is
+        summed from the log weight sums, which equals R wherever R's determinant is finite;
+        set True to reproduce R exactly on such designs.
 
     Returns
     -------
@@ -173,6 +183,7 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
     check("independent_filter", independent_filter, Instance((bool, np.bool_), "a bool"))
     check("n_jobs", n_jobs, Integer(allow_none=True))
     check("fit_type", fit_type, OneOf(("parametric", "local", "mean")))
+    check("r_det_range", r_det_range, Instance((bool, np.bool_), "a bool"))
     if fit_type == "local" and backend == "pydeseq2":
         fail("fit_type", "'parametric' or 'mean' with backend='pydeseq2'", fit_type)
     check("control", control, Instance((str,), "a level name (str)"))
@@ -186,7 +197,7 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
     ds = as_dataset(adata, design=design, control=control)
     if backend == "native":
         res = _native(ds, alpha=alpha, shrink=shrink, cooks=cooks, independent_filter=independent_filter,
-                      n_jobs=n_jobs, fit_type=fit_type)
+                      n_jobs=n_jobs, fit_type=fit_type, r_det_range=r_det_range)
     elif backend == "pydeseq2":
         from ._pydeseq2 import deseq_pydeseq2
 

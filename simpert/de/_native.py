@@ -101,7 +101,7 @@ def _level_mean_mu(y, sf, starts, sizes):
 
 
 def _dispersions(Y, sf, starts, sizes, base_mean, base_var, max_disp, n_jobs, trend=None,
-                 prior=None, fit_type="parametric"):
+                 prior=None, fit_type="parametric", r_det=False):
     """Gene-wise, trend, MAP and final dispersions for the rows of ``Y``."""
     m = Y.shape[1]
 
@@ -109,7 +109,7 @@ def _dispersions(Y, sf, starts, sizes, base_mean, base_var, max_disp, n_jobs, tr
         y = Y[b]
         init = rough_moments_init(y, sf, starts, sizes, base_mean[b], base_var[b], max_disp)
         mu = _level_mean_mu(y, sf, starts, sizes)
-        return genewise_dispersion(y, mu, starts, init, max_disp)
+        return genewise_dispersion(y, mu, starts, init, max_disp, r_det=r_det)
 
     disp_gene = _map(genewise, Y.shape[0], m, n_jobs)
     if trend is None:
@@ -122,7 +122,7 @@ def _dispersions(Y, sf, starts, sizes, base_mean, base_var, max_disp, n_jobs, tr
     def maps(b):
         y = Y[b]
         mu = _level_mean_mu(y, sf, starts, sizes)
-        return map_dispersion(y, mu, starts, disp_gene[b], disp_fit[b], prior_var, max_disp)
+        return map_dispersion(y, mu, starts, disp_gene[b], disp_fit[b], prior_var, max_disp, r_det=r_det)
 
     disp_map = _map(maps, Y.shape[0], m, n_jobs)
     outlier = np.log(disp_gene) > np.log(disp_fit) + 2.0 * np.sqrt(var_log)
@@ -166,7 +166,7 @@ def _glm_cooks(Y, sf, alpha, starts, sizes, cutoff, replaceable, n_jobs):
 
 def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, independent_filter: bool = True,
                shrink: str | None = None, n_jobs: int | None = 1, min_replicates_replace: int = 7,
-               fit_type: str = "parametric") -> NativeFit:
+               fit_type: str = "parametric", r_det_range: bool = False) -> NativeFit:
     """Run the native engine on a dataset.
 
     Parameters
@@ -187,6 +187,9 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
         Levels with at least this many samples have outlier counts replaced.
     fit_type : {"parametric", "local", "mean"}, default "parametric"
         Dispersion trend (R's ``fitType``); a failed parametric fit falls back to local.
+    r_det_range : bool, default False
+        Form the Cox-Reid ``det(X'WX)`` in double precision as R does (see
+        :func:`simpert.de.deseq`).
 
     Returns
     -------
@@ -206,7 +209,7 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
     bm_nz, bv_nz = base_mean[nz], base_var[nz]
 
     dg, dfit, dmap, dfinal, dout, trend, prior = _dispersions(
-        Ynz, sf, starts, sizes, bm_nz, bv_nz, max_disp, n_jobs, fit_type=fit_type)
+        Ynz, sf, starts, sizes, bm_nz, bv_nz, max_disp, n_jobs, fit_type=fit_type, r_det=r_det_range)
 
     cutoff = cooks_cutoff(m, L) if m > L else np.inf
     replaceable = np.repeat(sizes >= min_replicates_replace, sizes)
@@ -238,7 +241,7 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
             replaced[nz[rows]] = True
             if fit_rows.size:
                 sub = _dispersions(Ynz[fit_rows], sf, starts, sizes, bm_nz[fit_rows], bv_nz[fit_rows],
-                                   max_disp, n_jobs, trend=trend, prior=prior)
+                                   max_disp, n_jobs, trend=trend, prior=prior, r_det=r_det_range)
                 dg[fit_rows], dfit[fit_rows], dmap[fit_rows], dfinal[fit_rows], dout[fit_rows] = sub[:5]
                 e2, W2, c2, *_ = _glm_cooks(Ynz[fit_rows], sf, dfinal[fit_rows], starts, sizes, cutoff,
                                             replaceable, n_jobs)

@@ -135,7 +135,7 @@ def newton_max_log_alpha(y, mu, starts, a0, lo, hi, prior_mean=None, prior_var=N
     return a
 
 
-def grid_max_log_alpha(y, mu, starts, max_disp, prior_mean=None, prior_var=None) -> np.ndarray:
+def grid_max_log_alpha(y, mu, starts, max_disp, prior_mean=None, prior_var=None, *, r_det: bool = False) -> np.ndarray:
     """DESeq2's grid search (``fitDispGrid``): 20 points, then 20 around the best.
 
     Returns
@@ -150,7 +150,7 @@ def grid_max_log_alpha(y, mu, starts, max_disp, prior_mean=None, prior_var=None)
     def best(points):  # points: (n, 20)
         lps = np.empty_like(points)
         for t in range(points.shape[1]):
-            lps[:, t] = log_posterior(y, mu, starts, points[:, t], prior_mean, prior_var)
+            lps[:, t] = log_posterior(y, mu, starts, points[:, t], prior_mean, prior_var, r_det=r_det)
         return points[np.arange(n), np.argmax(lps, axis=1)]
 
     coarse = best(np.broadcast_to(grid, (n, 20)).copy())
@@ -159,7 +159,7 @@ def grid_max_log_alpha(y, mu, starts, max_disp, prior_mean=None, prior_var=None)
 
 
 def armijo_max_log_alpha(y, mu, starts, a0, prior_mean=None, prior_var=None, *, min_log_alpha: float,
-                         kappa0: float = 1.0, tol: float = _TOL, maxit: int = 100):
+                         kappa0: float = 1.0, tol: float = _TOL, maxit: int = 100, r_det: bool = False):
     """DESeq2's line search for the dispersion (``fitDisp`` in ``src/DESeq2.cpp``), vectorised.
 
     Steps along the gradient of the log posterior in ``a = log(alpha)`` with step length
@@ -189,6 +189,8 @@ def armijo_max_log_alpha(y, mu, starts, a0, prior_mean=None, prior_var=None, *, 
         Stopping tolerance on the change of the objective.
     maxit : int, default 100
         Proposals per gene.
+    r_det : bool, default False
+        R's double-precision determinant in the Cox-Reid term (see :func:`log_posterior`).
 
     Returns
     -------
@@ -202,12 +204,30 @@ def armijo_max_log_alpha(y, mu, starts, a0, prior_mean=None, prior_var=None, *, 
     a = np.asarray(a0, dtype=float).copy()
     n = a.size
     pm = None if prior_mean is None else np.asarray(prior_mean, dtype=float)
+    # working copies of the active genes' rows, compacted as genes finish
+    work = {"ids": np.arange(n), "y": y, "mu": mu, "pos": np.arange(n)}
+
+    def compact(active):
+        if active.size < 0.5 * work["ids"].size:
+            keep = np.zeros(n, dtype=bool)
+            keep[active] = True
+            sel = keep[work["ids"]]
+            work["y"], work["mu"], work["ids"] = work["y"][sel], work["mu"][sel], work["ids"][sel]
+            work["pos"] = np.full(n, -1)
+            work["pos"][work["ids"]] = np.arange(work["ids"].size)
+
+    def rows(idx):
+        j = work["pos"][idx]
+        return work["y"][j], work["mu"][j]
 
     def lp_of(idx, av):
-        return log_posterior(y[idx], mu[idx], starts, av, None if pm is None else pm[idx], prior_var)
+        yy, mm = rows(idx)
+        return log_posterior(yy, mm, starts, av, None if pm is None else pm[idx], prior_var, r_det=r_det)
 
     def dlp_of(idx, av):
-        return log_posterior_derivs(y[idx], mu[idx], starts, av, None if pm is None else pm[idx], prior_var)[0]
+        yy, mm = rows(idx)
+        return log_posterior_derivs(yy, mm, starts, av, None if pm is None else pm[idx], prior_var,
+                                    r_det=r_det, hessian=False)[0]
 
     allidx = np.arange(n)
     lp = lp_of(allidx, a)
@@ -216,11 +236,16 @@ def armijo_max_log_alpha(y, mu, starts, a0, prior_mean=None, prior_var=None, *, 
     kappa = np.full(n, float(kappa0))
     iters = np.zeros(n, dtype=int)
     n_acc = np.zeros(n, dtype=int)
-    active = allidx
+    # a gradient that is not a number (R's det(X'WX) out of range) makes every later
+    # proposal NaN, which R rejects until the cap: settle those genes at once
+    stuck = np.isnan(dlp)
+    iters[stuck] = maxit
+    active = allidx[~stuck]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(maxit):
             if active.size == 0:
                 break
+            compact(active)
             iters[active] += 1
             aa, g, k = a[active], dlp[active], kappa[active]
             prop = aa + k * g
@@ -242,17 +267,20 @@ def armijo_max_log_alpha(y, mu, starts, a0, prior_mean=None, prior_var=None, *, 
                 go = ~small & ~low
                 cont = acc[go]
                 lp[cont] = lp_new[accept][go]
+                stop = np.zeros(n, dtype=bool)
                 if cont.size:
                     dlp[cont] = dlp_of(cont, a[cont])
                     kk = np.minimum(kappa[cont] * 1.1, kappa0)
                     kappa[cont] = np.where(n_acc[cont] % 5 == 0, kk / 2.0, kk)
-                stop = np.zeros(n, dtype=bool)
+                    nan_g = cont[np.isnan(dlp[cont])]
+                    iters[nan_g] = maxit
+                    stop[nan_g] = True
                 stop[acc[small | low]] = True
                 active = active[~stop[active]]
     return a, iters, initial_lp, lp
 
 
-def genewise_dispersion(y, mu, starts, alpha_init, max_disp) -> np.ndarray:
+def genewise_dispersion(y, mu, starts, alpha_init, max_disp, *, r_det: bool = False) -> np.ndarray:
     """Gene-wise Cox-Reid dispersion estimates (``estimateDispersionsGeneEst``).
 
     Parameters
@@ -265,25 +293,29 @@ def genewise_dispersion(y, mu, starts, alpha_init, max_disp) -> np.ndarray:
         Starting values (:func:`rough_moments_init`).
     max_disp : float
         ``max(10, n_samples)``.
+    r_det : bool, default False
+        R's double-precision determinant in the Cox-Reid term (see :func:`log_posterior`).
 
     Returns
     -------
     ndarray, shape (n_genes,)
     """
     min_log = np.log(MIN_DISP / 10.0)
-    a_hat, iters, lp0, last_lp = armijo_max_log_alpha(y, mu, starts, np.log(alpha_init), min_log_alpha=min_log)
+    a_hat, iters, lp0, last_lp = armijo_max_log_alpha(y, mu, starts, np.log(alpha_init), min_log_alpha=min_log,
+                                                      r_det=r_det)
     est = np.minimum(np.exp(a_hat), max_disp)
-    no_increase = last_lp < lp0 + np.abs(lp0) / 1e6
+    with np.errstate(invalid="ignore"):  # infinite objectives: NaN compares False, as NA in R
+        no_increase = last_lp < lp0 + np.abs(lp0) / 1e6
     est[no_increase] = alpha_init[no_increase]
     # R: not converged when the cap was hit or the search stopped after one proposal; those
     # genes (unless at the lower bound) are re-estimated on the grid
     regrid = np.flatnonzero(((iters >= 100) | (iters == 1)) & (est > MIN_DISP * 10))
     if regrid.size:
-        est[regrid] = np.exp(grid_max_log_alpha(y[regrid], mu[regrid], starts, max_disp))
+        est[regrid] = np.exp(grid_max_log_alpha(y[regrid], mu[regrid], starts, max_disp, r_det=r_det))
     return np.clip(est, MIN_DISP, max_disp)
 
 
-def map_dispersion(y, mu, starts, disp_gene, disp_fit, prior_var, max_disp) -> np.ndarray:
+def map_dispersion(y, mu, starts, disp_gene, disp_fit, prior_var, max_disp, *, r_det: bool = False) -> np.ndarray:
     """MAP dispersion estimates with a log-normal prior centred on the trend.
 
     Parameters
@@ -298,6 +330,8 @@ def map_dispersion(y, mu, starts, disp_gene, disp_fit, prior_var, max_disp) -> n
         Prior variance of ``log(alpha)``.
     max_disp : float
         Upper bound.
+    r_det : bool, default False
+        R's double-precision determinant in the Cox-Reid term (see :func:`log_posterior`).
 
     Returns
     -------
@@ -308,10 +342,10 @@ def map_dispersion(y, mu, starts, disp_gene, disp_fit, prior_var, max_disp) -> n
     init = np.where(np.isfinite(init), init, disp_fit)
     prior_mean = np.log(disp_fit)
     a, iters, _, _ = armijo_max_log_alpha(y, mu, starts, np.log(init), prior_mean, prior_var,
-                                          min_log_alpha=np.log(MIN_DISP / 10.0))
+                                          min_log_alpha=np.log(MIN_DISP / 10.0), r_det=r_det)
     est = np.exp(a)
     regrid = np.flatnonzero(iters >= 100)  # R: the cap was hit; grid search with the prior
     if regrid.size:
         est[regrid] = np.exp(grid_max_log_alpha(y[regrid], mu[regrid], starts, max_disp,
-                                                prior_mean[regrid], prior_var))
+                                                prior_mean[regrid], prior_var, r_det=r_det))
     return np.clip(est, MIN_DISP, max_disp)

@@ -59,7 +59,7 @@ def _level_sums(v: np.ndarray, starts: np.ndarray) -> np.ndarray:
 # and the Cox-Reid term -log(det)/2 is +Inf; above the largest double it is Inf and the term
 # -Inf (both happen with many levels, where det is a product of ~100 weight sums); the
 # derivative, det * trace(...) / det, is then NaN. R's line search and grid act on those
-# values, so they are reproduced.
+# values; ``r_det=True`` reproduces them.
 _LOG_DET_MIN = float(np.log(np.nextafter(0.0, 1.0)) - np.log(2.0))
 _LOG_DET_MAX = float(np.log(np.finfo(float).max))
 
@@ -70,7 +70,8 @@ def _cr_term(logdet: np.ndarray) -> np.ndarray:
     return np.where(logdet > _LOG_DET_MAX, -np.inf, out)
 
 
-def log_posterior(y, mu, starts, a, prior_mean=None, prior_var=None, *, use_cr: bool = True) -> np.ndarray:
+def log_posterior(y, mu, starts, a, prior_mean=None, prior_var=None, *, use_cr: bool = True,
+                  r_det: bool = False) -> np.ndarray:
     """Log posterior (or Cox-Reid adjusted log likelihood) at ``a = log(alpha)`` per gene.
 
     Parameters
@@ -87,6 +88,9 @@ def log_posterior(y, mu, starts, a, prior_mean=None, prior_var=None, *, use_cr: 
         Prior variance of ``a``.
     use_cr : bool, default True
         Include the Cox-Reid term.
+    r_det : bool, default False
+        Form ``det(X'WX)`` in double precision as R does (+Inf / -Inf term when it under- or
+        overflows); by default the log determinant is summed from the log weight sums.
 
     Returns
     -------
@@ -99,14 +103,19 @@ def log_posterior(y, mu, starts, a, prior_mean=None, prior_var=None, *, use_cr: 
     ll -= r[:, 0] * np.log1p(mu * alpha).sum(axis=1)
     if use_cr:
         w = mu / (1.0 + alpha * mu)
-        ll += _cr_term(np.log(_level_sums(w, starts)).sum(axis=1))
+        logdet = np.log(_level_sums(w, starts)).sum(axis=1)
+        ll += _cr_term(logdet) if r_det else -0.5 * logdet
     if prior_mean is not None:
         ll -= 0.5 * (a - prior_mean) ** 2 / prior_var
     return ll
 
 
-def log_posterior_derivs(y, mu, starts, a, prior_mean=None, prior_var=None, *, use_cr: bool = True):
+def log_posterior_derivs(y, mu, starts, a, prior_mean=None, prior_var=None, *, use_cr: bool = True,
+                         r_det: bool = False, hessian: bool = True):
     """First and second derivatives of :func:`log_posterior` with respect to ``a``.
+
+    With ``r_det`` they are NaN where R's double-precision ``det(X'WX)`` under- or overflows.
+    With ``hessian=False`` only the gradient is computed (the second element is None).
 
     Returns
     -------
@@ -123,25 +132,32 @@ def log_posterior_derivs(y, mu, starts, a, prior_mean=None, prior_var=None, *, u
     dmy = (mu - y) * inv_mur
     # H(r) = d ll / d r, H'(r) = d^2 ll / d r^2
     H = digamma(yr).sum(axis=1) - m * digamma(r1) + m * np.log(r1) - np.log(mur).sum(axis=1) + dmy.sum(axis=1)
-    Hp = (trigamma(yr).sum(axis=1) - m * polygamma(1, r1) + m * alpha1 - inv_mur.sum(axis=1)
-          - (dmy * inv_mur).sum(axis=1))
     d1 = -(r1 ** 2) * H
-    d2 = 2.0 * r1 ** 3 * H + r1 ** 4 * Hp
+    if hessian:
+        Hp = (trigamma(yr).sum(axis=1) - m * polygamma(1, r1) + m * alpha1 - inv_mur.sum(axis=1)
+              - (dmy * inv_mur).sum(axis=1))
+        d2 = 2.0 * r1 ** 3 * H + r1 ** 4 * Hp
     if use_cr:
         w = mu / (1.0 + alpha * mu)
         w2 = w * w
         B = _level_sums(w, starts)
         A = _level_sums(w2, starts)
-        C = _level_sums(w2 * w, starts)
-        logdet = np.log(B).sum(axis=1)
-        out_of_range = (logdet < _LOG_DET_MIN) | (logdet > _LOG_DET_MAX)
         d1 = d1 + 0.5 * (A / B).sum(axis=1)
-        d2 = d2 + 0.5 * ((A / B) ** 2 - 2.0 * C / B).sum(axis=1)
-        d1 = np.where(out_of_range, np.nan, d1)
-        d2 = np.where(out_of_range, np.nan, d2)
+        if hessian:
+            C = _level_sums(w2 * w, starts)
+            d2 = d2 + 0.5 * ((A / B) ** 2 - 2.0 * C / B).sum(axis=1)
+        if r_det:
+            logdet = np.log(B).sum(axis=1)
+            out_of_range = (logdet < _LOG_DET_MIN) | (logdet > _LOG_DET_MAX)
+            d1 = np.where(out_of_range, np.nan, d1)
+            if hessian:
+                d2 = np.where(out_of_range, np.nan, d2)
     grad = alpha1 * d1
-    hess = alpha1 ** 2 * d2 + alpha1 * d1
     if prior_mean is not None:
         grad = grad - (a - prior_mean) / prior_var
+    if not hessian:
+        return grad, None
+    hess = alpha1 ** 2 * d2 + alpha1 * d1
+    if prior_mean is not None:
         hess = hess - 1.0 / prior_var
     return grad, hess
