@@ -102,13 +102,14 @@ class _Cells:
 
 
 def _as_counts(X, name: str, *, integral: bool) -> sp.csr_matrix:
-    X = sp.csr_matrix(X, dtype=np.float64, copy=True)
+    integral = integral and np.dtype(X.dtype).kind not in "iub"  # integer storage needs no check
+    X = sp.csr_matrix(X).astype(np.float64, copy=True)
     X.sum_duplicates()
     if X.nnz and not np.all(np.isfinite(X.data)):
         fail(name, "finite counts", "a matrix with NaN or infinite entries")
     if X.nnz and X.data.min() < 0:
         fail(name, "non-negative counts", f"a matrix with minimum {X.data.min():g}")
-    if integral and X.nnz and np.any(X.data != np.round(X.data)):
+    if integral and X.nnz and np.any(np.modf(X.data)[0] != 0):
         fail(name, "raw integer counts (vcc2026 compares summed counts; log-normalised data cannot be used)",
              "a matrix with non-integer entries")
     X.eliminate_zeros()
@@ -210,7 +211,7 @@ def _mwu(L, cg: np.ndarray, n_groups: int, ref: int, block: int = 1 << 17) -> np
     ends = np.searchsorted(L.indptr, L.indptr[:-1] + block, side="right") - 1  # last column within budget
     c0 = 0
     while c0 < G:
-        c1 = max(c0 + 1, min(G, int(ends[c0])))
+        c1 = max(c0 + 1, min(G, int(ends[c0]), c0 + 65535))
         out[:, c0:c1] = _mwu_block(L[:, c0:c1], cg, n_groups, ref)
         c0 = c1
     out[ref] = np.nan
@@ -223,12 +224,12 @@ def _mwu_block(L, cg, n_groups, ref):
     n_g = np.bincount(cg[cg >= 0], minlength=P).astype(np.int64)
     n_c = int(n_g[ref])
     coo = L.tocoo()
-    r, j, v = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
-    grp = cg[r]
+    grp = cg[coo.row]
     sel = grp >= 0
-    j, v, grp = j[sel], v[sel], grp[sel]
-    order = np.lexsort((grp, v, j))
-    j, v, grp = j[order], v[order], grp[order]
+    j, v, grp = coo.col[sel], coo.data[sel], grp[sel]
+    order = np.argsort(v)  # by value, then (stable, radix on uint16) by gene
+    order = order[np.argsort(j[order].astype(np.uint16), kind="stable")]
+    j, v, grp = j[order].astype(np.int64), v[order], grp[order]
     new = np.ones(j.size, dtype=bool)
     if j.size > 1:
         new[1:] = (j[1:] != j[:-1]) | (v[1:] != v[:-1])
@@ -256,13 +257,11 @@ def _mwu_block(L, cg, n_groups, ref):
         return t * t * t - t
 
     tie = np.tile(np.bincount(gene_of_slot, weights=f(cc), minlength=G), (P, 1))
-    if kp.size:
-        start = np.ones(kp.size, dtype=bool)
-        start[1:] = (kp[1:] != kp[:-1]) | (gp[1:] != gp[:-1])
-        fi = np.flatnonzero(start)
-        cp = np.diff(np.append(fi, kp.size)).astype(np.float64)
-        slot = kp[fi]
-        tie += np.bincount(gp[fi] * G + gene_of_slot[slot], weights=f(cc[slot] + cp) - f(cc[slot]),
+    if kp.size:  # each group's count in each slot it touches
+        pair, cp = np.unique(kp * P + gp, return_counts=True)
+        slot, gq = pair // P, pair % P
+        cp = cp.astype(np.float64)
+        tie += np.bincount(gq * G + gene_of_slot[slot], weights=f(cc[slot] + cp) - f(cc[slot]),
                            minlength=P * G).reshape(P, G)
     tie += f(cc0 + zeros_p) - f(cc0)
     n1 = n_g[:, None].astype(np.float64)
@@ -300,10 +299,9 @@ def _de(c: _Cells, ref_cells: _Cells | None, opts: Mapping) -> _DE:
     each group over the kept genes (``_apply_cpm_filter`` / ``_bh_per_target``).
     """
     if ref_cells is not None:  # prediction's groups + the real control cells
-        keep = np.flatnonzero((c.code >= 0) & (c.code != c.ctrl))
         rc = np.flatnonzero(ref_cells.code == ref_cells.ctrl)
-        X = sp.vstack([c.X[keep], ref_cells.X[rc]], format="csr")
-        code = np.concatenate([c.code[keep], np.full(rc.size, c.ctrl)])
+        X = sp.vstack([c.X, ref_cells.X[rc]], format="csr")
+        code = np.concatenate([np.where(c.code == c.ctrl, -1, c.code), np.full(rc.size, c.ctrl)])
     else:
         X, code = c.X, c.code
     ts = float(opts["de_target_sum"])
@@ -311,23 +309,23 @@ def _de(c: _Cells, ref_cells: _Cells | None, opts: Mapping) -> _DE:
     lib = np.asarray(X.sum(axis=1)).ravel()
     fac = lib / ts
     fac = fac + (fac == 0)
-    cpm = X.copy()
-    cpm.data = X.data / np.repeat(fac, np.diff(X.indptr))
+    cpm = sp.csr_matrix((X.data / np.repeat(fac, np.diff(X.indptr)), X.indices, X.indptr), shape=X.shape)
+    G = X.shape[1]
+    del X  # the combined matrix of the prediction's side is no longer needed
     n = np.bincount(code[code >= 0], minlength=n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (_indicator(code, n_groups) @ cpm).toarray() / n[:, None]
         eps = float(opts["lfc_epsilon"])
         lfc = np.log2((means + eps) / (means[c.ctrl] + eps))
     gate = means[c.ctrl] * (1e6 / ts) > float(opts["de_min_control_cpm"])
-    G = X.shape[1]
     p = np.full((n_groups, G), np.nan)
     padj = np.full((n_groups, G), np.nan)
     cols = np.flatnonzero(gate)
-    if cols.size:
-        L = cpm.tocsc()[:, cols]
+    if cols.size:  # genes outside the gate have few counts: testing them all is cheaper than slicing
+        L = cpm.tocsc()
+        del cpm
         np.log1p(L.data, out=L.data)
-        L.eliminate_zeros()
-        pk = _mwu(L, code, n_groups, c.ctrl)
+        pk = _mwu(L, code, n_groups, c.ctrl)[:, cols]
         p[:, cols] = pk
         others = np.arange(n_groups) != c.ctrl
         padj[np.ix_(others, cols)] = _bh(pk[others])
