@@ -225,6 +225,21 @@ def test_plain_anndata_matches_cell_eval2():
     assert pp["de_wilcoxon_lfc_nmae"].isna().any() and pp["de_wilcoxon_lfc_nmae"].notna().any()
 
 
+def test_construct_labels_with_a_target_map_match_cell_eval2():
+    real, pred = _plain(seed=11)
+    for a in (real, pred):
+        a.obs["target_gene"] = a.obs["target_gene"].cat.rename_categories(
+            lambda c: c if c == "non-targeting" else f"{c}-1")
+    tmap = {c: c[:-2] for c in real.obs["target_gene"].cat.categories if c.endswith("-1")}
+    tmap["SCRAMBLED-1"] = None
+    res = vcc2026_metrics(pred, real, pert_col="target_gene", control="non-targeting", target_genes=tmap)
+    per, agg = _ce2(pred[:, real.var_names].copy(), real,
+                    _config("target_gene", "non-targeting", target_gene_map=tmap))
+    _assert_parity(res, per, agg)
+    with pytest.raises(ValueError, match="'target_genes'"):  # construct IDs resolve to no gene
+        vcc2026_metrics(pred, real, pert_col="target_gene", control="non-targeting")
+
+
 def _de(lfc, padj, p=None):
     lfc = np.asarray(lfc, float)
     padj = np.asarray(padj, float)

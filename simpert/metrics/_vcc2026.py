@@ -554,18 +554,22 @@ def _resolve_targets(pert_labels, genes, target_genes) -> np.ndarray:
     pos = {str(g): k for k, g in enumerate(genes)}
     if len(pos) != len(genes):
         fail("real", "an AnnData with unique gene names (var_names)", "duplicated gene names")
-    tmap = {} if target_genes is None else {str(k): v for k, v in dict(target_genes).items()}
+    if target_genes is not None and not isinstance(target_genes, Mapping):
+        fail("target_genes", "a mapping perturbation label -> target gene (or None)", target_genes)
+    tmap = {} if target_genes is None else {str(k): v for k, v in target_genes.items()}
+    none_by_default = "*" in tmap and tmap["*"] is None  # {"*": None}: labels not listed have no target
     out = np.full(len(pert_labels), -1, dtype=np.int64)
     declared = 0
     for i, lab in enumerate(pert_labels):
         key = str(lab)
         if key in tmap:
-            if tmap[key] is None:
-                declared += 1
-                continue
-            out[i] = pos.get(str(tmap[key]), -1)
+            entry = tmap[key]
         else:
-            out[i] = pos.get(key, -1)
+            entry = None if none_by_default else key
+        if entry is None:
+            declared += 1
+            continue
+        out[i] = pos.get(str(entry), -1)
     if len(pert_labels) and not np.any(out >= 0) and not declared:
         fail("target_genes",
              "a mapping perturbation -> target gene (vcc2026 excludes each perturbation's own gene; "
@@ -666,8 +670,9 @@ def vcc2026_metrics(pred, real, *, pert_col: str = "perturbation", control: str 
     control : str, default "control"
         Label of the control cells (e.g. "non-targeting").
     target_genes : mapping, optional
-        Perturbation label -> its target gene (None: the perturbation has no target gene).
-        Labels not in the mapping target the gene of the same name, if there is one.
+        Perturbation label -> its target gene (None: the perturbation has no target gene),
+        cell-eval2's ``target_gene_map``. Labels not in the mapping target the gene of the
+        same name, if there is one, or none at all when the mapping holds ``{"*": None}``.
     layer : str, optional
         Layer holding the counts on both sides instead of ``.X``.
     options : mapping, optional
