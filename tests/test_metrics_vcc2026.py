@@ -323,6 +323,16 @@ def test_bad_input_is_named(real, noisy):
         vcc2026_metrics(noisy[:, :-1].copy(), real)
     with pytest.raises(ValueError, match="'options'"):
         vcc2026_metrics(noisy, real, options={"fdr_typo": 0.1})
+    huge = ad.AnnData(X=real.X * 10000, obs=real.obs.copy(), var=real.var.copy())
+    with pytest.raises(ValueError, match="'real'.*no cell total above 1e"):
+        vcc2026_metrics(noisy, huge)
+    one = real[[*np.flatnonzero(real.obs["perturbation"] != real.obs["perturbation"].iloc[-1]),
+                real.n_obs - 1]].copy()
+    with pytest.raises(ValueError, match="at least 2 cells"):
+        vcc2026_anchors(one)
+    flat = pd.DataFrame({"baseline": 0.5, "replicate": 0.5}, index=list(VCC2026_METRICS))
+    with pytest.raises(ValueError, match="'anchors'"):
+        vcc2026_score(noisy, real, anchors=flat)
     renamed = real.copy()
     renamed.obs["perturbation"] = renamed.obs["perturbation"].astype(str).str.replace("g", "KD_")
     with pytest.raises(ValueError, match="'target_genes'"):

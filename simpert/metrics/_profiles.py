@@ -40,6 +40,7 @@ _VCC2026 = MappingProxyType(
         ),
         "input": "counts",  # raw counts on both sides (profiles sum counts per group)
         "allow_fractional_counts": False,  # a prediction must hold integer counts too
+        "max_counts_per_cell": 1e6,  # larger cell totals are refused (not counts of one cell)
         "control_source": "real",  # the real control is the origin of both sides
         # expression profiles (pds_cosine, expr_mse_unbiased_capped_norm)
         "profile_target_sum": 5e4,  # log1p(TS * group sum / group total)

@@ -577,7 +577,7 @@ def _resolve_targets(pert_labels, genes, target_genes) -> np.ndarray:
     return out
 
 
-def _from_anndata(adata, name, pert_col, control, layer, *, integral, genes=None):
+def _from_anndata(adata, name, pert_col, control, layer, *, integral, max_total, genes=None):
     if not hasattr(adata, "obs") or not hasattr(adata, "var_names"):
         fail(name, "an AnnData object", adata, exc=TypeError)
     if pert_col not in adata.obs.columns:
@@ -593,6 +593,10 @@ def _from_anndata(adata, name, pert_col, control, layer, *, integral, genes=None
     if control not in set(labels):
         fail("control", f"a label of {name}.obs[{pert_col!r}] ({', '.join(labels[:5])}, ...)", control)
     Xc = _as_counts(X, name, integral=integral)
+    if Xc.shape[0]:
+        top = float(np.asarray(Xc.sum(axis=1)).max())
+        if top > max_total:
+            fail(name, f"raw counts with no cell total above {max_total:g}", f"a cell with {top:g} counts")
     if genes is not None:
         vn = np.asarray(adata.var_names, dtype=str)
         if vn.size != len(genes) or set(vn) != set(genes) or len(set(vn)) != vn.size:
@@ -635,13 +639,14 @@ def _prepare(pred, real, pert_col, control, target_genes, layer, options):
     check("pert_col", pert_col, Instance((str,), label="a str"))
     check("control", control, Instance((str,), label="a str"))
     opts = _profile("vcc2026", options)
-    r = _from_anndata(real, "real", pert_col, control, layer, integral=True)
+    top = float(opts["max_counts_per_cell"])
+    r = _from_anndata(real, "real", pert_col, control, layer, integral=True, max_total=top)
     genes = np.asarray(real.var_names, dtype=str)
     targets = _resolve_targets(r.labels[np.arange(r.n_groups) != r.ctrl], genes, target_genes)
     p = None
     if pred is not None:
         p = _from_anndata(pred, "pred", pert_col, control, layer,
-                          integral=not opts["allow_fractional_counts"], genes=genes)
+                          integral=not opts["allow_fractional_counts"], max_total=top, genes=genes)
         if set(map(str, p.labels)) != set(map(str, r.labels)):
             only_p = sorted(set(map(str, p.labels)) - set(map(str, r.labels)))[:5]
             only_r = sorted(set(map(str, r.labels)) - set(map(str, p.labels)))[:5]
@@ -832,6 +837,9 @@ def vcc2026_anchors(real, *, pert_col: str = "perturbation", control: str = "con
     r, _, targets, genes, opts = _prepare(None, real, pert_col, control, target_genes, layer, options)
     ts = float(opts["profile_target_sum"])
     sums_r, n_r = _group_sums(r)
+    if np.any(n_r < 2):
+        fail("real", "at least 2 cells in every group (the replicate splits each group in two)",
+             f"groups with one cell: {list(map(str, r.labels[n_r < 2][:5]))}")
     stats = (_bulk(sums_r, ts), _jackknife(r, sums_r, n_r, ts))
     de_full = _de(r, None, opts)
     base = _baseline_cells(r, targets, int(opts["baseline_seed"]), bool(opts["baseline_exclude_target"]))
@@ -926,6 +934,12 @@ def vcc2026_score(pred, real, *, pert_col: str = "perturbation", control: str = 
     -------
     Vcc2026Score
 
+    Raises
+    ------
+    ValueError
+        As :func:`vcc2026_metrics`, and when an anchor leaves no headroom (the replicate is
+        not better than the baseline), where cell-eval2 refuses to score too.
+
     Notes
     -----
     cell-eval2 0.20.0 ``score._replicate_entries``, ``scoring.score_one`` (policy with the
@@ -944,6 +958,11 @@ def vcc2026_score(pred, real, *, pert_col: str = "perturbation", control: str = 
     rows = []
     for m in VCC2026_METRICS:
         u, b, r = float(res.aggregate[m]), float(anchors.loc[m, "baseline"]), float(anchors.loc[m, "replicate"])
+        gap = (r - b) if _HIGHER[m] else (b - r)
+        if not (np.isfinite(gap) and gap > 0):
+            fail("anchors", f"a replicate better than the baseline for every metric ({m}: "
+                            f"{'higher' if _HIGHER[m] else 'lower'} is better)",
+                 f"baseline {b:.6g}, replicate {r:.6g}")
         rows.append({"metric": m, "value": u, "baseline": b, "replicate": r, "score": _score_one(m, u, b, r)})
     table = pd.DataFrame(rows).set_index("metric")
     return Vcc2026Score(table, float(table["score"].mean()), res)
