@@ -98,11 +98,12 @@ def log_posterior(y, mu, starts, a, prior_mean=None, prior_var=None, *, use_cr: 
     """
     alpha = np.exp(a)[:, None]
     r = 1.0 / alpha
+    t = mu * alpha
+    lt = np.log1p(t)  # log(mu + r) = log(r) + log1p(mu alpha)
     ll = gammaln(y + r).sum(axis=1) - y.shape[1] * gammaln(r[:, 0])
-    ll -= (y * np.log(mu + r)).sum(axis=1)
-    ll -= r[:, 0] * np.log1p(mu * alpha).sum(axis=1)
+    ll -= y.sum(axis=1) * np.log(r[:, 0]) + ((y + r) * lt).sum(axis=1)
     if use_cr:
-        w = mu / (1.0 + alpha * mu)
+        w = mu / (1.0 + t)
         logdet = np.log(_level_sums(w, starts)).sum(axis=1)
         ll += _cr_term(logdet) if r_det else -0.5 * logdet
     if prior_mean is not None:
@@ -127,18 +128,18 @@ def log_posterior_derivs(y, mu, starts, a, prior_mean=None, prior_var=None, *, u
     r = r1[:, None]
     m = y.shape[1]
     yr = y + r
-    mur = mu + r
-    inv_mur = 1.0 / mur
+    t = mu * alpha
+    inv_mur = alpha / (1.0 + t)  # 1 / (mu + r)
     dmy = (mu - y) * inv_mur
-    # H(r) = d ll / d r, H'(r) = d^2 ll / d r^2
-    H = digamma(yr).sum(axis=1) - m * digamma(r1) + m * np.log(r1) - np.log(mur).sum(axis=1) + dmy.sum(axis=1)
+    # H(r) = d ll / d r, H'(r) = d^2 ll / d r^2; log(mu + r) = log(r) + log1p(mu alpha)
+    H = digamma(yr).sum(axis=1) - m * digamma(r1) - np.log1p(t).sum(axis=1) + dmy.sum(axis=1)
     d1 = -(r1 ** 2) * H
     if hessian:
         Hp = (trigamma(yr).sum(axis=1) - m * polygamma(1, r1) + m * alpha1 - inv_mur.sum(axis=1)
               - (dmy * inv_mur).sum(axis=1))
         d2 = 2.0 * r1 ** 3 * H + r1 ** 4 * Hp
     if use_cr:
-        w = mu / (1.0 + alpha * mu)
+        w = mu / (1.0 + t)
         w2 = w * w
         B = _level_sums(w, starts)
         A = _level_sums(w2, starts)
