@@ -24,8 +24,8 @@ import scipy.sparse as sp
 import simpert as spt
 from simpert.metrics import (
     VCC2026_METRICS,
-    MetricInput,
     CellSet,
+    MetricInput,
     get,
     vcc2026_anchors,
     vcc2026_baseline,

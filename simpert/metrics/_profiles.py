@@ -21,8 +21,8 @@ Profiles
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 __all__ = ["PROFILES", "profile"]
 
@@ -94,7 +94,7 @@ def profile(name: str, overrides: Mapping | None = None) -> Mapping:
     if not overrides:
         return base
     if not isinstance(overrides, Mapping):
-        raise ValueError(
+        raise TypeError(
             f"parameter 'options' must be a mapping of option name -> value; got {type(overrides).__name__}"
         )
     unknown = sorted(set(overrides) - set(base))

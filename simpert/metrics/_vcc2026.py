@@ -29,8 +29,8 @@ read raw counts from ``MetricInput.real_cells`` / ``pred_cells``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -45,15 +45,15 @@ __all__ = [
     "VCC2026_METRICS",
     "Vcc2026Result",
     "Vcc2026Score",
-    "pds_cosine",
-    "expr_mse_unbiased_capped_norm",
     "de_wilcoxon_direction_fidelity_yield_raw",
     "de_wilcoxon_direction_reach_raw",
-    "de_wilcoxon_sig_jaccard",
     "de_wilcoxon_lfc_nmae",
-    "vcc2026_metrics",
-    "vcc2026_baseline",
+    "de_wilcoxon_sig_jaccard",
+    "expr_mse_unbiased_capped_norm",
+    "pds_cosine",
     "vcc2026_anchors",
+    "vcc2026_baseline",
+    "vcc2026_metrics",
     "vcc2026_score",
 ]
 
@@ -97,7 +97,7 @@ class _Cells:
     def n_groups(self) -> int:
         return self.labels.size
 
-    def subset(self, rows: np.ndarray) -> "_Cells":
+    def subset(self, rows: np.ndarray) -> _Cells:
         return _Cells(self.X[rows], self.code[rows], self.labels, self.ctrl)
 
 
@@ -562,10 +562,7 @@ def _resolve_targets(pert_labels, genes, target_genes) -> np.ndarray:
     declared = 0
     for i, lab in enumerate(pert_labels):
         key = str(lab)
-        if key in tmap:
-            entry = tmap[key]
-        else:
-            entry = None if none_by_default else key
+        entry = tmap.get(key, None if none_by_default else key)
         if entry is None:
             declared += 1
             continue
@@ -781,7 +778,7 @@ def vcc2026_baseline(real, *, pert_col: str = "perturbation", control: str = "co
     """
     import anndata as ad
 
-    r, _, targets, genes, opts = _prepare(None, real, pert_col, control, target_genes, layer, options)
+    r, _, targets, _genes, opts = _prepare(None, real, pert_col, control, target_genes, layer, options)
     seed = int(opts["baseline_seed"]) if seed is None else check("seed", seed, Integer(low=0))
     c = _baseline_cells(r, targets, int(seed), bool(opts["baseline_exclude_target"]))
     return ad.AnnData(X=sp.csr_matrix(c.X, dtype=np.float32), obs=real.obs.copy(), var=real.var.copy())
@@ -792,7 +789,7 @@ def _split_halves(real_obs_labels: pd.Series, seed: int):
     permutation by ``default_rng(seed)``, first ``n // 2`` cells to half A, next to B."""
     rng = np.random.default_rng(seed)
     a_idx, b_idx = [], []
-    for _, idx in real_obs_labels.groupby(real_obs_labels, observed=True).indices.items():
+    for idx in real_obs_labels.groupby(real_obs_labels, observed=True).indices.values():
         perm = rng.permutation(np.asarray(idx))
         h = perm.size // 2
         if h < 1:
@@ -1012,35 +1009,76 @@ def _reader(name: str):
     return fn
 
 
-pds_cosine = _reader("pds_cosine")
-pds_cosine.__doc__ = """Perturbation discrimination score, cosine distance (cell-eval2 ``pds_cosine``).
+_SECTIONS = """
+
+Parameters
+----------
+inp : MetricInput
+    Needs ``real_cells`` and ``pred_cells`` with raw counts in ``CellSet.X`` (control cells
+    coded -1) and ``targets``, each perturbation's target gene column. Computed once per
+    prediction for all six metrics (cached in ``inp.cache``).
+
+Returns
+-------
+ndarray, shape (P,)
+    {returns}
+
+Raises
+------
+ValueError
+    When the cells are missing or not raw counts.
+"""
+_PER = "One value per test perturbation, NaN where the metric is undefined."
+
+
+def _doc(fn, text, returns=_PER):
+    fn.__doc__ = text + _SECTIONS.format(returns=returns)
+    return fn
+
+
+pds_cosine = _doc(_reader("pds_cosine"), """Perturbation discrimination score, cosine distance (cell-eval2 ``pds_cosine``).
 
 Profiles ``b = log1p(5e4 * group count sum / group total)``; effects against the real
 control profile on both sides; every panel target gene removed from all vectors; ``d = 1``
-for a zero vector; ``PDS_p = 1 - k_p / (n - 1)``, ``k_p`` the midrank of the own distance.
-cell-eval2 ``metrics/discrimination.py``, ``distances.py``."""
-expr_mse_unbiased_capped_norm = _reader("expr_mse_unbiased_capped_norm")
-expr_mse_unbiased_capped_norm.__doc__ = """Sampling-corrected expression error, ``sum_p N_p / sum_p D_p``
-(cell-eval2 ``expr_mse_unbiased_capped_norm``; one value per set, broadcast).
+for a zero vector; ``PDS_p = 1 - k_p / (n - 1)``, ``k_p`` the midrank of the own distance
+among the ``n`` distances. Follows cell-eval2 0.20.0 ``metrics/discrimination.py`` and
+``distances.py``.""")
+expr_mse_unbiased_capped_norm = _doc(_reader("expr_mse_unbiased_capped_norm"), """Sampling-corrected
+expression error ``sum_p N_p / sum_p D_p`` (cell-eval2 ``expr_mse_unbiased_capped_norm``).
 
-See :func:`_expr` for ``N_p`` and ``D_p``. cell-eval2 ``metrics/delta.py``, ``moments.py``."""
-de_wilcoxon_direction_fidelity_yield_raw = _reader("de_wilcoxon_direction_fidelity_yield_raw")
-de_wilcoxon_direction_fidelity_yield_raw.__doc__ = """``k / max(n_pred, n_real)`` (cell-eval2
-``direction_fidelity_yield_raw``): ``n_real`` real significant genes, ``n_pred`` predicted
-significant genes with a defined non-zero real LFC, ``k`` of them with the real sign; NaN when
-both counts are 0. cell-eval2 ``metrics/direction.py``."""
-de_wilcoxon_direction_reach_raw = _reader("de_wilcoxon_direction_reach_raw")
-de_wilcoxon_direction_reach_raw.__doc__ = """Deepest prefix of the prediction's ranking of the real
-significant genes with sign purity >= 0.9, over ``n_real`` (cell-eval2 ``direction_reach_raw``;
-order: predicted significant first, then predicted padj, p, |LFC| descending, gene name).
-cell-eval2 ``metrics/direction.py``."""
-de_wilcoxon_sig_jaccard = _reader("de_wilcoxon_sig_jaccard")
-de_wilcoxon_sig_jaccard.__doc__ = """Jaccard index of the real and predicted significant gene sets,
-1 for an empty union (cell-eval2 ``de_sig_jaccard``, ``metrics/de.py``)."""
-de_wilcoxon_lfc_nmae = _reader("de_wilcoxon_lfc_nmae")
-de_wilcoxon_lfc_nmae.__doc__ = """``sum |lfc_pred - lfc_real| / sum |lfc_real|`` over the real
-significant genes with finite real LFC (missing predicted LFC read as 0); NaN for fewer than
-10 such genes (cell-eval2 ``de_lfc_nmae``, ``metrics/de.py``)."""
+``N_p = (||bhat_p - b_p||^2 - rho min(Chat_p, C_p) - C_p) / G_p`` and
+``D_p = (||b_p - b_ctrl||^2 - C_p - C_ctrl) / G_p``: profiles as in ``pds_cosine``, ``C``
+the delete-one jackknife correction of each group's profile, ``rho = min(1, B / sum_q
+min(Chat_q, C_q) / G_q)`` with ``B`` the prediction's ``1/G_p``-weighted across-perturbation
+centred sum of squares; distances without the perturbation's own target gene (``G_p``
+genes). Follows cell-eval2 0.20.0 ``metrics/delta.py``, ``moments.py`` and ``run.py``
+(``_derived_value``).""", returns="The panel's single value, repeated for every perturbation.")
+de_wilcoxon_direction_fidelity_yield_raw = _doc(_reader("de_wilcoxon_direction_fidelity_yield_raw"),
+                                                """Directional calls: ``k / max(n_pred, n_real)``
+(cell-eval2 ``direction_fidelity_yield_raw``).
+
+``n_real`` real significant genes; ``n_pred`` predicted significant genes present in both DE
+tables with a defined non-zero real LFC; ``k`` of them whose predicted LFC has the real sign;
+each perturbation's own target gene removed; NaN when both counts are 0. Follows cell-eval2
+0.20.0 ``metrics/direction.py``.""")
+de_wilcoxon_direction_reach_raw = _doc(_reader("de_wilcoxon_direction_reach_raw"), """Depth of correct
+directions: ``k* / n_real`` (cell-eval2 ``direction_reach_raw``).
+
+The real significant genes present in both tables are ordered by the prediction (its
+significant calls first, then predicted padj, p-value, |LFC| descending, gene name);
+``k*`` is the deepest prefix, counting adjudicable genes, whose sign purity is >= 0.9 (0
+if none); NaN when ``n_real`` is 0. Follows cell-eval2 0.20.0 ``metrics/direction.py``.""")
+de_wilcoxon_sig_jaccard = _doc(_reader("de_wilcoxon_sig_jaccard"), """Jaccard index of the real and
+predicted significant gene sets, 1 for an empty union (cell-eval2 ``de_sig_jaccard``).
+
+Each perturbation's own target gene removed from both sets. Follows cell-eval2 0.20.0
+``metrics/de.py``.""")
+de_wilcoxon_lfc_nmae = _doc(_reader("de_wilcoxon_lfc_nmae"), """Normalised fold-change error
+``sum |lfc_pred - lfc_real| / sum |lfc_real|`` (cell-eval2 ``de_lfc_nmae``).
+
+Over the real significant genes with a finite real LFC, the target gene removed; a predicted
+LFC that is missing or not finite counts as 0; NaN for fewer than 10 such genes or a zero
+denominator. Follows cell-eval2 0.20.0 ``metrics/de.py``.""")
 
 _CE2 = "cell-eval2"
 for _name, _fn, _best, _desc in [
