@@ -8,6 +8,7 @@ metric separates good predictions from bad ones (:class:`CalibrationSummary`).
 
 from ._executors import EXECUTORS, run_tasks
 from ._pipeline import Pipeline
+from ._power import PowerResult, power, power_check, t_test_power
 from ._results import VERDICT_RULES, CalibrationResult, CalibrationSummary, MetricInfo
 from ._rmetric import RFunction, r_metric
 from ._run import LADDER_ALPHAS, STANDARD_PREDICTORS, MetricSpec, calibrate, with_options
@@ -15,6 +16,10 @@ from ._scenarios import Scenario, list_scenarios, load_scenario, scenario_dirs
 from ._stats import STATISTICS
 
 __all__ = [
+    "power",
+    "power_check",
+    "PowerResult",
+    "t_test_power",
     "calibrate",
     "CalibrationResult",
     "CalibrationSummary",

@@ -24,6 +24,8 @@ from ._input import DEFAULT_OPTIONS, CellSet, DETable, MetricInput
 from ._registry import Metric, get, list_metrics, register, registry
 from ._scaled import scaled_score
 from ._score import build_input, score
+from ._evaluate import (EVALUATION_PROFILES, ComparisonResult, EvaluationResult, compare, detect_input_type,
+                        evaluate, profile_metrics)
 from ._weighted import mejia_weights, t_statistics
 from ._de_metrics import de_table
 from ._profiles import PROFILES, profile
@@ -38,6 +40,13 @@ from ._vcc2026 import (
 )
 
 __all__ = [
+    "evaluate",
+    "compare",
+    "detect_input_type",
+    "EvaluationResult",
+    "ComparisonResult",
+    "EVALUATION_PROFILES",
+    "profile_metrics",
     "Metric",
     "MetricInput",
     "DETable",

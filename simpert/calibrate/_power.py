@@ -1,0 +1,303 @@
+"""Power: how many test perturbations are needed to tell two models apart with a metric?
+
+A statistician comparing two models on a screen runs a paired test over the test
+perturbations (:func:`simpert.metrics.compare`). With ``d_p`` the paired difference of the
+metric for perturbation ``p``, mean ``delta`` and standard deviation ``sigma`` within a
+screen, the paired t-test at level ``alpha`` has power
+
+    1 - T(t_{1-alpha/2, n-1}; n - 1, ncp) + T(-t_{1-alpha/2, n-1}; n - 1, ncp),
+    ncp = delta sqrt(n) / sigma
+
+(noncentral t), and the normal approximation gives ``n = ((z_{1-alpha/2} + z_{power})
+sigma / delta)^2``. Both assume normal differences; real paired differences of a metric are
+often heavy-tailed (a few perturbations with extreme values in some screens), which makes
+them conservative. :func:`power` therefore estimates the power curve by resampling the
+paired differences of pilot simulations of the scenario (a pilot screen drawn at random,
+then ``n`` of its perturbations with replacement, the t-test applied), and reports the
+smallest ``n`` reaching the target power, with the noncentral-t and normal answers beside
+it. :func:`power_check` measures the power of a given ``n`` by Monte Carlo on new screens.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import scipy.stats as st
+
+from .._random import as_seed_sequence
+from .._validation import Integer, Interval, check, fail
+from ._pipeline import default_simulate
+from ._scenarios import Scenario, load_scenario
+
+__all__ = ["power", "power_check", "PowerResult", "t_test_power"]
+
+
+def t_test_power(n: int, delta: float, sigma: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired t-test with ``n`` pairs.
+
+    Parameters
+    ----------
+    n : int
+        Number of pairs (test perturbations), at least 2.
+    delta, sigma : float
+        Mean and standard deviation of the paired differences.
+    alpha : float, default 0.05
+
+    Returns
+    -------
+    float
+    """
+    if n < 2 or not np.isfinite(delta) or not np.isfinite(sigma):
+        return float("nan")
+    if sigma == 0:
+        return 1.0 if delta != 0 else alpha
+    df = n - 1
+    ncp = delta * math.sqrt(n) / sigma
+    t = st.t.ppf(1 - alpha / 2, df)
+    return float(1 - st.nct.cdf(t, df, ncp) + st.nct.cdf(-t, df, ncp))
+
+
+def _n_required(delta, sigma, alpha, target, n_max=100_000):
+    if not np.isfinite(delta) or not np.isfinite(sigma) or delta == 0:
+        return np.nan, np.nan
+    z = (st.norm.ppf(1 - alpha / 2) + st.norm.ppf(target)) * sigma / abs(delta)
+    normal = max(2, math.ceil(z * z))
+    n = max(2, normal - 5)
+    while n <= n_max and t_test_power(n, delta, sigma, alpha) < target:
+        n += 1
+    return (n if n <= n_max else np.nan), normal
+
+
+def _resampled_power(pilots: list, n: int, alpha: float, n_resamples: int, rng) -> float:
+    """Fraction of resampled t-tests that reject: pilot screen at random, n of its differences."""
+    g = np.random.default_rng(rng)
+    which = g.integers(0, len(pilots), n_resamples)
+    hits = 0
+    for k, d in enumerate(pilots):
+        m = int(np.sum(which == k))
+        if m == 0:
+            continue
+        draw = d[g.integers(0, d.size, size=(m, n))]
+        mean = draw.mean(axis=1)
+        sd = draw.std(axis=1, ddof=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = mean / (sd / math.sqrt(n))
+        p = np.where(sd > 0, 2 * st.t.sf(np.abs(t), n - 1), np.where(mean != 0, 0.0, 1.0))
+        hits += int(np.sum(p < alpha))
+    return hits / n_resamples
+
+
+def _n_resampled(pilots, alpha, target, n_resamples, rng, n_max=5000):
+    if not pilots:
+        return np.nan
+    lo, hi = 2, 2
+    while _resampled_power(pilots, hi, alpha, n_resamples, rng) < target:
+        lo = hi + 1
+        hi *= 2
+        if hi > n_max:
+            return np.nan
+    while lo < hi:  # smallest n in [lo, hi] reaching the target
+        mid = (lo + hi) // 2
+        if _resampled_power(pilots, mid, alpha, n_resamples, rng) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
+
+
+def _scenario_with(sc: Scenario, **params) -> Scenario:
+    p = sc.params_dict()
+    p.update({k: v for k, v in params.items() if v is not None})
+    return replace(sc, params=p)
+
+
+def _paired_values(sc, metric, predictors, n_test, n_train, seed_seq, options):
+    """Per-perturbation values of the two predictors on one simulated screen."""
+    from simpert import metrics as sp_metrics
+    from simpert import predict
+
+    adata = default_simulate(sc, rng=seed_seq.spawn(1)[0])
+    perts = [p for p in adata.obs["perturbation"].cat.categories if p != str(adata.uns["simpert"]["control"])]
+    g = np.random.default_rng(seed_seq.spawn(1)[0])
+    order = g.permutation(len(perts))
+    test = tuple(perts[i] for i in order[:n_test])
+    train = tuple(perts[i] for i in order[n_test:n_test + n_train])
+    split = predict.Split(train=train, test=test, control=str(adata.uns["simpert"]["control"]))
+    needs_cells = bool(sp_metrics.get(metric).needs & {"cells", "de"}) if isinstance(metric, str) else False
+    preds = predict.make(adata, split, list(predictors), rng=seed_seq.spawn(1)[0], cells=needs_cells)
+    table = sp_metrics.score(preds, adata, split, metrics=[metric], options=options)
+    wide = table.pivot_table(index="perturbation", columns="predictor", values="value", aggfunc="first")
+    return wide[predictors[0]].to_numpy(dtype=float), wide[predictors[1]].to_numpy(dtype=float)
+
+
+@dataclass
+class PowerResult:
+    """Sample sizes for telling two predictors apart with one metric.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per cells-per-perturbation setting: ``delta`` (mean paired difference,
+        first minus second predictor), ``sigma`` (its within-screen SD), ``effect_size``
+        (delta / sigma), ``n_required`` (smallest number of test perturbations reaching the
+        power, by resampling the pilot differences), ``n_t`` (noncentral t) and ``n_normal``
+        (normal approximation) for comparison, ``n_pilot_pairs``.
+    metric : str
+    predictors : tuple of str
+    alpha, target : float
+    scenario : Scenario
+    """
+
+    table: pd.DataFrame
+    metric: str
+    predictors: tuple
+    alpha: float
+    target: float
+    scenario: Scenario
+
+    def summary(self):
+        """The table with one line saying what it answers.
+
+        Returns
+        -------
+        simpert.metrics.EvaluationSummary
+        """
+        from ..metrics._evaluate import EvaluationSummary
+
+        return EvaluationSummary(self.table.round(4), [
+            f"test perturbations needed to tell {self.predictors[0]} from {self.predictors[1]} with "
+            f"{self.metric}: paired t-test, alpha {self.alpha:g}, power {self.target:.0%} "
+            f"(scenario {self.scenario.name})"])
+
+
+def _check_common(metric, predictors, alpha, target):
+    if not isinstance(metric, str):
+        fail("metric", "a registered metric name", metric, exc=TypeError)
+    from simpert import metrics as sp_metrics
+
+    sp_metrics.get(metric)
+    if not (isinstance(predictors, (tuple, list)) and len(predictors) == 2
+            and all(isinstance(p, str) for p in predictors) and predictors[0] != predictors[1]):
+        fail("predictors", "two different predictor names", predictors)
+    check("alpha", alpha, Interval(0, 1, "neither"))
+    check("power", target, Interval(0, 1, "neither"))
+
+
+def power(metric: str, scenario, *, predictors=("technical_duplicate", "mean"), cells_per_perturbation=None,
+          n_pilot: int = 5, n_pilot_test: int = 40, n_train: int = 40, alpha: float = 0.05,
+          target: float = 0.8, options=None, n_resamples: int = 4000, rng=0) -> PowerResult:
+    """Test perturbations needed to tell two predictors apart with a metric.
+
+    Parameters
+    ----------
+    metric : str
+        A registered metric.
+    scenario : str, dict, Scenario or parameter object
+        The screen (see :func:`simpert.calibrate.load_scenario`), e.g. one fitted to your
+        data with :func:`simpert.sim.estimate_params`.
+    predictors : pair of str, default ("technical_duplicate", "mean")
+        The two models; e.g. ``("ladder(0.75)", "ladder(0.5)")`` for one ladder step.
+    cells_per_perturbation : float or list of float, optional
+        Settings to evaluate (default: the scenario's).
+    n_pilot : int, default 5
+        Pilot screens per setting.
+    n_pilot_test : int, default 40
+        Test perturbations per pilot screen.
+    n_train : int, default 40
+        Training perturbations per screen (the mean baseline and the ladder depend on it:
+        keep it as in the study being planned).
+    alpha : float, default 0.05
+    target : float, default 0.8
+        Power to reach.
+    options : mapping, optional
+        Metric options.
+    n_resamples : int, default 4000
+        Resampled t-tests per candidate ``n``.
+    rng : seed, default 0
+
+    Returns
+    -------
+    PowerResult
+    """
+    _check_common(metric, predictors, alpha, target)
+    check("n_pilot", n_pilot, Integer(1))
+    check("n_pilot_test", n_pilot_test, Integer(3))
+    check("n_resamples", n_resamples, Integer(100))
+    check("n_train", n_train, Integer(1))
+    sc = load_scenario(scenario)
+    if sc.kind != "screen":
+        fail("scenario", "a count screen scenario (kind 'screen')", sc.kind)
+    cells = cells_per_perturbation
+    if cells is None:
+        cells = [None]
+    elif np.isscalar(cells):
+        cells = [cells]
+    for c in cells:
+        check("cells_per_perturbation", c, Interval(0, None, "neither", allow_none=True))
+    root = as_seed_sequence(rng)
+    rows = []
+    for c, ss in zip(cells, root.spawn(len(cells))):
+        sc_c = _scenario_with(sc, n_perturbations=n_pilot_test + n_train, cells_per_perturbation=c)
+        ds, sds, pilots = [], [], []
+        s_pilot, s_resample = ss.spawn(2)
+        for child in s_pilot.spawn(n_pilot):
+            a, b = _paired_values(sc_c, metric, tuple(predictors), n_pilot_test, n_train, child, options)
+            d = (a - b)[np.isfinite(a) & np.isfinite(b)]
+            if d.size >= 2:
+                ds.append(d.mean())
+                sds.append(d.var(ddof=1))
+                pilots.append(d)
+        delta = float(np.mean(ds)) if ds else np.nan
+        sigma = float(np.sqrt(np.mean(sds))) if sds else np.nan
+        n_t, n_norm = _n_required(delta, sigma, alpha, target)
+        n_req = _n_resampled(pilots, alpha, target, n_resamples, s_resample)
+        setting = c if c is not None else sc.params_dict().get("cells_per_perturbation", 100.0)
+        rows.append(dict(cells_per_perturbation=float(setting), delta=delta, sigma=sigma,
+                         effect_size=delta / sigma if sigma else np.nan, n_required=n_req, n_t=n_t, n_normal=n_norm,
+                         n_pilot_pairs=n_pilot * n_pilot_test))
+    return PowerResult(pd.DataFrame(rows), metric, tuple(predictors), alpha, target, sc)
+
+
+def power_check(metric: str, scenario, n: int, *, predictors=("technical_duplicate", "mean"),
+                cells_per_perturbation=None, n_sim: int = 200, n_train: int = 40,
+                alpha: float = 0.05, options=None, rng=1) -> dict:
+    """Monte Carlo power of the paired t-test with ``n`` test perturbations.
+
+    Parameters
+    ----------
+    metric, scenario, predictors, cells_per_perturbation, n_train, alpha, options
+        As in :func:`power`.
+    n : int
+        Test perturbations per simulated screen.
+    n_sim : int, default 200
+        Simulated screens.
+    rng : seed, default 1
+
+    Returns
+    -------
+    dict
+        ``power`` (fraction of screens where the test rejects), ``se`` (its binomial SE),
+        ``n_sim``.
+    """
+    _check_common(metric, predictors, alpha, 0.5)
+    check("n", n, Integer(2))
+    check("n_sim", n_sim, Integer(1))
+    check("n_train", n_train, Integer(1))
+    sc = load_scenario(scenario)
+    sc_n = _scenario_with(sc, n_perturbations=n + n_train, cells_per_perturbation=cells_per_perturbation)
+    hits = 0
+    total = 0
+    for child in as_seed_sequence(rng).spawn(n_sim):
+        a, b = _paired_values(sc_n, metric, tuple(predictors), n, n_train, child, options)
+        d = (a - b)[np.isfinite(a) & np.isfinite(b)]
+        if d.size < 2:
+            continue
+        total += 1
+        p = 0.0 if np.all(d == d[0]) and d[0] != 0 else st.ttest_1samp(d, 0.0).pvalue
+        hits += bool(p < alpha)
+    pw = hits / total if total else float("nan")
+    return {"power": pw, "se": math.sqrt(pw * (1 - pw) / total) if total else float("nan"), "n_sim": total}
+

@@ -1,0 +1,795 @@
+"""``evaluate`` and ``compare``: score a model's own predictions of a real screen.
+
+The front door for predictions made outside simpert: two AnnData (predicted and observed
+cells, or one profile row per perturbation), aligned by perturbation label and gene name,
+scored with any registered metric or profile, anchored as cell-eval2 anchors its score
+(the mean-response baseline ``b`` and the split-half replicate ``r`` of the real data,
+``s = (u - b) / (r - b)``), with bootstrap intervals for every aggregate and paired
+comparisons of two models.
+
+Both fronts, :func:`evaluate` here and :func:`simpert.metrics.score` for simulated
+predictors, run the same metric code on the same :class:`MetricInput`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import scipy.stats as st
+
+from .._random import as_seed_sequence
+from .._validation import Instance, Integer, Interval, OneOf, check, fail
+from ..predict._types import Prediction, Predictions, Split
+from ._registry import registry
+from ._score import resolve_metrics, score
+
+__all__ = ["evaluate", "compare", "detect_input_type", "EvaluationResult", "ComparisonResult",
+           "EVALUATION_PROFILES", "profile_metrics"]
+
+_INPUT_TYPES = ("counts", "lognorm")
+#: Metric lists of the named profiles :func:`evaluate` accepts (besides ``vcc2026``).
+EVALUATION_PROFILES = ("cell-eval-full", "vcc", "vcc2026", "pereggrn", "systema", "all")
+_VCC = ("overlap_at_N", "discrimination_score_l1", "mae")  # the 2025 challenge's three (cell-eval "vcc")
+
+
+def profile_metrics(name: str) -> list[str]:
+    """The metric names of an evaluation profile.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`EVALUATION_PROFILES`: ``"cell-eval-full"`` (every cell-eval metric),
+        ``"vcc"`` (overlap_at_N, discrimination_score_l1, mae: the 2025 challenge),
+        ``"vcc2026"`` (cell-eval2's six), ``"pereggrn"``, ``"systema"`` or ``"all"``.
+
+    Returns
+    -------
+    list of str
+    """
+    check("profile", name, OneOf(EVALUATION_PROFILES))
+    if name == "vcc":
+        return list(_VCC)
+    if name == "all":
+        return sorted(registry)
+    source = {"cell-eval-full": "cell-eval", "vcc2026": "cell-eval2", "pereggrn": "PEREGGRN",
+              "systema": "Systema"}[name]
+    return [k for k, m in registry.items() if m.source == source]
+
+
+# --------------------------------------------------------------------------- input handling
+
+
+def detect_input_type(X) -> str:
+    """Whether a matrix holds counts or log-normalised values (cell-eval's rule, made strict).
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse matrix
+
+    Returns
+    -------
+    str
+        ``"counts"`` when every value is a non-negative integer; ``"lognorm"`` when values
+        have decimals and lie in ``[0, 20]`` (``log1p`` of a normalised count stays below
+        about 14 even at a million counts per cell).
+
+    Raises
+    ------
+    ValueError
+        Negative or non-finite values, or decimals above 20 (normalised but not
+        log-transformed, or some other scale): say ``input_type`` explicitly after
+        converting the data.
+    """
+    data = X.data if sp.issparse(X) else np.asarray(X)
+    if data.dtype.kind not in "biuf":
+        fail("X", "a numeric matrix", f"dtype {data.dtype}", exc=TypeError)
+    if data.size == 0:
+        return "counts"
+    if data.dtype.kind == "f":
+        if not np.all(np.isfinite(data)):
+            fail("X", "finite values (counts or log1p-normalised expression)",
+                 f"{int(np.sum(~np.isfinite(data)))} NaN or infinite values")
+    lo = float(data.min())
+    if lo < 0:
+        fail("X", "non-negative values (counts or log1p-normalised expression)", f"minimum {lo:g}")
+    if data.dtype.kind in "biu" or np.all(data == np.round(data)):
+        return "counts"
+    hi = float(data.max())
+    if hi > 20:
+        fail("X", "counts (integers) or log1p-normalised values (decimals up to about 14); values "
+                  "with decimals above 20 look normalised but not log-transformed",
+             f"maximum {hi:g}")
+    return "lognorm"
+
+
+def _read(x, name):
+    if isinstance(x, (str, Path)):
+        import anndata as ad
+
+        path = Path(x)
+        if not path.is_file():
+            fail(name, "an AnnData or the path of an .h5ad file", str(x), exc=FileNotFoundError)
+        return ad.read_h5ad(path)
+    if not hasattr(x, "obs") or not hasattr(x, "var_names"):
+        fail(name, "an AnnData or the path of an .h5ad file", type(x).__name__, exc=TypeError)
+    return x
+
+
+@dataclass
+class _Side:
+    """One AnnData reduced to what scoring needs: labels, genes, expression, kind."""
+
+    X: object  # float64 CSR or ndarray, log-normalised (or raw when the input was lognorm)
+    labels: np.ndarray  # str per row
+    genes: pd.Index
+    kind: str
+    is_cells: bool
+    targets: dict
+
+
+def _side(adata, name, key, control, input_type, target_key, layer) -> _Side:
+    if key not in adata.obs.columns:
+        fail("perturbation_key", f"a column of {name}.obs ({', '.join(map(str, adata.obs.columns))})", key)
+    lab = adata.obs[key]
+    if lab.isna().any():
+        fail(key, f"a label for every row of {name}", f"{int(lab.isna().sum())} missing labels")
+    labels = lab.astype(str).to_numpy()
+    if layer is not None and layer not in adata.layers:
+        fail("layer", f"a layer of {name} ({', '.join(adata.layers.keys()) or 'none'})", layer)
+    X = adata.layers[layer] if layer is not None else adata.X
+    if X is None:
+        fail(name, "an AnnData with a matrix in .X", None)
+    genes = pd.Index(np.asarray(adata.var_names, dtype=str))
+    if not genes.is_unique:
+        fail(name, "unique gene names", f"{int(genes.duplicated().sum())} repeated names")
+    found = detect_input_type(X)
+    if input_type is not None and input_type != found:
+        fail("input_type", f"{found!r} for {name} (its values are "
+                           f"{'integers' if found == 'counts' else 'decimals'})", input_type)
+    targets = {}
+    if target_key is not None:
+        if target_key not in adata.obs.columns:
+            fail("target_key", f"a column of {name}.obs", target_key)
+        t = adata.obs[[key, target_key]].astype(str).drop_duplicates(key)
+        targets = dict(zip(t[key], t[target_key]))
+    is_cells = bool(pd.Series(labels).duplicated().any())
+    return _Side(X=X, labels=labels, genes=genes, kind=found, is_cells=is_cells, targets=targets)
+
+
+def _expr(side: _Side, genes: pd.Index, target_sum):
+    """Rows in the common gene order, log-normalised (counts) or as given (lognorm)."""
+    X = side.X
+    idx = side.genes.get_indexer(genes)
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)[:, idx]
+    else:
+        X = np.asarray(X)[:, idx]
+    if side.kind == "counts":
+        ts = target_sum
+        if ts == "median":
+            tot = np.asarray(side.X.sum(axis=1)).ravel()
+            ts = float(np.median(tot[tot > 0])) if np.any(tot > 0) else 1.0
+        # normalise on the full row totals (all genes), then keep the common genes
+        totals = np.asarray(side.X.sum(axis=1)).ravel()
+        scale = np.divide(ts, totals, out=np.zeros_like(totals, dtype=float), where=totals > 0)
+        if sp.issparse(X):
+            X = sp.csr_matrix(X, dtype=np.float64, copy=True)
+            X.data *= np.repeat(scale, np.diff(X.indptr))
+            np.log1p(X.data, out=X.data)
+        else:
+            X = np.log1p(np.asarray(X, dtype=np.float64) * scale[:, None])
+    else:
+        X = sp.csr_matrix(X, dtype=np.float64) if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+    return X
+
+
+def _adata(X, labels, genes, control, targets):
+    import anndata as ad
+
+    cats = [control] + sorted(set(labels) - {control})
+    obs = pd.DataFrame({"perturbation": pd.Categorical(labels, categories=cats)},
+                       index=pd.Index([f"r{i}" for i in range(len(labels))]))
+    obs["target"] = [targets.get(x, x) if x != control else "" for x in labels]
+    return ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=genes))
+
+
+def _profiles(X, labels, keep):
+    frame = pd.Series(labels)
+    out = {}
+    for lab in keep:
+        rows = np.flatnonzero(frame.to_numpy() == lab)
+        sub = X[rows]
+        out[lab] = np.asarray(sub.mean(axis=0)).ravel()
+    return out
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class EvaluationSummary:
+    """What :meth:`EvaluationResult.summary` returns: a table and a few lines of context."""
+
+    table: pd.DataFrame
+    notes: list
+
+    def __str__(self) -> str:
+        with pd.option_context("display.width", 140, "display.max_columns", 20):
+            return "\n".join(["simpert evaluation", str(self.table), *self.notes])
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html() + "".join(f"<p>{n}</p>" for n in self.notes)
+
+
+@dataclass
+class EvaluationResult:
+    """Scores of one prediction against a real screen.
+
+    Attributes
+    ----------
+    per_perturbation : DataFrame
+        Tidy: ``model`` ("prediction", "baseline", "replicate"), ``perturbation``,
+        ``metric``, ``value``.
+    aggregate : DataFrame
+        One row per metric: ``value`` (u, the mean over perturbations), ``ci_low``,
+        ``ci_high`` (bootstrap percentile interval), ``n`` (perturbations with a value),
+        ``baseline`` (b), ``replicate`` (r), ``score`` ((u - b) / (r - b)), ``score_ci_low``,
+        ``score_ci_high``, ``higher_is_better``, ``ci_method``.
+    errors : list of dict
+        Metrics that failed (model, metric, message); the others are kept.
+    dropped : dict
+        What alignment left out: perturbations only in ``pred`` or only in ``real``, genes
+        only on one side.
+    settings : dict
+        The choices the numbers depend on (input type, profile, bootstrap size, seed, ...).
+    """
+
+    per_perturbation: pd.DataFrame
+    aggregate: pd.DataFrame
+    errors: list = field(default_factory=list)
+    dropped: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+    def summary(self) -> EvaluationSummary:
+        """A compact table: value, interval, anchors and score per metric.
+
+        Returns
+        -------
+        EvaluationSummary
+        """
+        cols = ["value", "ci_low", "ci_high", "baseline", "replicate", "score", "n"]
+        table = self.aggregate[cols].round(4)
+        notes = [f"{self.settings.get('n_perturbations')} perturbations; intervals: "
+                 f"{self.settings.get('ci_level', 0.95):.0%} bootstrap over "
+                 f"{self.settings.get('ci_method', 'perturbations')} ({self.settings.get('n_boot')} resamples)"]
+        for k, v in self.dropped.items():
+            if v:
+                notes.append(f"dropped {k}: {len(v)} ({', '.join(map(str, v[:5]))}{', ...' if len(v) > 5 else ''})")
+        for e in self.errors:
+            notes.append(f"failed: {e['metric']} on {e['model']}: {e['message']}")
+        return EvaluationSummary(table, notes)
+
+    def results_table(self) -> pd.DataFrame:
+        """The prediction's values in cell-eval2's ``results.csv`` layout.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``perturbation``, ``metric``, ``value``.
+        """
+        t = self.per_perturbation
+        return t[t["model"] == "prediction"][["perturbation", "metric", "value"]].reset_index(drop=True)
+
+    def agg_table(self) -> pd.DataFrame:
+        """Aggregates in cell-eval2's ``agg_results.csv`` layout (metric, value).
+
+        Returns
+        -------
+        DataFrame
+        """
+        return self.aggregate.reset_index()[["metric", "value"]]
+
+
+# --------------------------------------------------------------------------- the core
+
+
+def _per_set_names(ms) -> set:
+    return {m.name for m in ms if m.per_set or m.name == "expr_mse_unbiased_capped_norm"}
+
+
+def _boot_index(n: int, n_boot: int, seed_seq) -> np.ndarray:
+    g = np.random.default_rng(seed_seq)
+    return g.integers(0, n, size=(n_boot, n))
+
+
+def _ci(values: np.ndarray, idx: np.ndarray, level: float):
+    """Percentile interval of the mean of ``values`` (NaN ignored) over resamples ``idx``."""
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v)
+    if ok.sum() < 2:
+        return np.nan, np.nan, np.full(idx.shape[0], np.nan)
+    vv = np.where(ok, v, 0.0)
+    num = vv[idx].sum(axis=1)
+    den = ok[idx].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = num / den
+    a = (1 - level) / 2
+    return float(np.nanquantile(means, a)), float(np.nanquantile(means, 1 - a)), means
+
+
+def _wide(per: pd.DataFrame, model: str, perts) -> pd.DataFrame:
+    t = per[per["model"] == model]
+    if t.empty:
+        return pd.DataFrame(index=list(perts))
+    return t.pivot_table(index="perturbation", columns="metric", values="value", aggfunc="first",
+                         dropna=False).reindex(list(perts))
+
+
+def _baseline_prediction(real_X, real_labels, control, test, genes, rng) -> Prediction:
+    """Mean-response baseline: every perturbation predicted by the mean of the real
+    perturbation profiles; cells drawn from all real perturbed cells (as many as each has)."""
+    prof = _profiles(real_X, real_labels, list(test) + [control])
+    mean = np.mean([prof[p] for p in test], axis=0)
+    profiles = pd.DataFrame(np.tile(mean, (len(test), 1)), index=list(test), columns=genes)
+    cells = None
+    if pd.Series(real_labels).duplicated().any():
+        pert_rows = np.flatnonzero(np.isin(real_labels, list(test)))
+        rows, labs = [], []
+        for p in test:
+            n = int(np.sum(real_labels == p))
+            rows.append(rng.choice(pert_rows, size=n, replace=True))
+            labs += [p] * n
+        ctrl_rows = np.flatnonzero(real_labels == control)
+        rows.append(ctrl_rows)
+        labs += [control] * ctrl_rows.size
+        rows = np.concatenate(rows)
+        cells = _adata(real_X[rows], np.asarray(labs), genes, control, {})
+    return Prediction(name="baseline", profiles=profiles, control=pd.Series(prof[control], index=genes),
+                      cells=cells)
+
+
+def _halves(labels: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    a, b = [], []
+    for lab in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == lab))
+        h = rows.size // 2
+        if h >= 1:
+            a.append(rows[:h])
+            b.append(rows[h:2 * h])
+    return np.concatenate(a), np.concatenate(b)
+
+
+def _score_pair(pred: Prediction, real_ad, split, ms, options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            t = score(Predictions({pred.name: pred}), real_ad, split, metrics=ms, options=options)
+        except ValueError as err:
+            if str(err).startswith("every metric failed"):
+                return pd.DataFrame(columns=["predictor", "perturbation", "metric", "value"]), [
+                    {"predictor": pred.name, "metric": m.name, "message": str(err)} for m in ms]
+            raise
+    return t, list(t.attrs.get("errors") or [])
+
+
+def _prediction(side_X, labels, genes, control, test, real_control_profile, is_cells, name) -> Prediction:
+    prof = _profiles(side_X, labels, [p for p in test] + ([control] if control in set(labels) else []))
+    profiles = pd.DataFrame(np.vstack([prof[p] for p in test]), index=list(test), columns=genes)
+    ctrl = prof.get(control, real_control_profile)
+    cells = _adata(side_X, labels, genes, control, {}) if is_cells else None
+    return Prediction(name=name, profiles=profiles, control=pd.Series(ctrl, index=genes), cells=cells)
+
+
+def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "perturbation",
+             metrics=None, profile: str | None = None, input_type: str | None = None,
+             target_key: str | None = None, train=None, anchors: bool = True, n_boot: int = 1000,
+             ci: float = 0.95, cell_bootstrap: int = 0, n_splits: int = 5, layer: str | None = None,
+             options: Mapping | None = None, rng=0, name: str = "prediction") -> EvaluationResult:
+    """Score a model's predictions of a screen against the observed screen.
+
+    Parameters
+    ----------
+    pred, real : AnnData or path of an .h5ad file
+        Predicted and observed data: cells (several rows per perturbation) or profiles (one
+        row per perturbation), counts or log1p-normalised values (detected; ambiguous input
+        is refused). Perturbation labels are in ``obs[perturbation_key]``; genes are matched
+        by name (any order). ``real`` must hold cells for the anchors and for metrics that
+        read cells. A ``pred`` without control rows is measured against ``real``'s control.
+    control : str, default "control"
+        Label of the control rows (e.g. "non-targeting").
+    perturbation_key : str, default "perturbation"
+        Column of ``obs`` with the labels, on both sides.
+    metrics : str, Metric, callable or list of them, optional
+        Registered names (see :func:`simpert.metrics.list_metrics`), Metric objects or
+        callables ``fn(inp) -> one value per perturbation``. Exactly one of ``metrics`` and
+        ``profile``.
+    profile : str, optional
+        A named set of metrics with its source's conventions (:data:`EVALUATION_PROFILES`).
+        ``"vcc2026"`` runs cell-eval2's suite on raw counts with its own anchors
+        (:func:`simpert.metrics.vcc2026_score`); ``"cell-eval-full"`` and ``"vcc"``
+        normalise counts to each AnnData's median total, as cell-eval does.
+    input_type : {"counts", "lognorm"}, optional
+        State the input type; it must agree with what the values show.
+    target_key : str, optional
+        Column of ``obs`` with each perturbation's target gene; by default a gene named like
+        the perturbation label is its target (cell-eval's convention).
+    train : AnnData or path, optional
+        Observed cells of the model's training perturbations (same genes, same control), used
+        by metrics that need a training set (Systema's centroid, weights from training
+        perturbations). Without it those metrics fail and are reported in ``errors``.
+    anchors : bool, default True
+        Compute the baseline and replicate anchors and the score (needs cells in ``real``).
+    n_boot : int, default 1000
+        Bootstrap resamples of perturbations for the intervals (0: none).
+    ci : float, default 0.95
+        Interval level.
+    cell_bootstrap : int, default 0
+        When > 0, that many resamples also redraw the real cells within each perturbation
+        (and the control) and recompute every metric, so the interval covers cell sampling
+        too; the percentile interval then comes from these resamples.
+    n_splits : int, default 5
+        Split-half replicates averaged in the replicate anchor (cell-eval2 uses 5).
+    layer : str, optional
+        Layer of both AnnData to read instead of ``.X``.
+    options : mapping, optional
+        Metric options (see :data:`simpert.metrics.DEFAULT_OPTIONS`), or profile overrides
+        for ``vcc2026``.
+    rng : None, int, SeedSequence or Generator, default 0
+        Seeds the baseline's cells, the halves and the bootstrap.
+    name : str, default "prediction"
+        Name of the prediction in the tables.
+
+    Returns
+    -------
+    EvaluationResult
+        ``.per_perturbation``, ``.aggregate`` (with intervals, anchors and score),
+        ``.summary()``, ``.errors``, ``.dropped``.
+
+    Raises
+    ------
+    ValueError
+        Bad input: no control, no shared perturbation or gene, NaN or negative values,
+        ambiguous input types, unknown metrics or profiles.
+
+    Notes
+    -----
+    Intervals are percentile bootstrap intervals of the mean over perturbations,
+    resampling perturbations (conditional on the observed cells) unless ``cell_bootstrap``
+    is set; metrics with one value per set of perturbations get no interval from
+    perturbation resampling (NaN), except ``expr_mse_unbiased_capped_norm``, a ratio of
+    per-perturbation sums, which is resampled as a ratio. The score's interval treats the
+    anchors as fixed. The baseline draws each perturbation's cells from all observed
+    perturbed cells (the mean response in distribution); the replicate scores one half of
+    each perturbation's cells (and of the control) against the other, averaged over
+    ``n_splits`` splits, as cell-eval2's anchor does.
+    """
+    if (metrics is None) == (profile is None):
+        fail("metrics", "given, or a profile (exactly one of 'metrics' and 'profile')",
+             "both" if metrics is not None else "neither")
+    check("control", control, Instance((str,), "a str"))
+    check("perturbation_key", perturbation_key, Instance((str,), "a str"))
+    check("input_type", input_type, OneOf(_INPUT_TYPES + (None,)))
+    check("n_boot", n_boot, Integer(0))
+    check("ci", ci, Interval(0, 1, "neither"))
+    check("cell_bootstrap", cell_bootstrap, Integer(0))
+    check("n_splits", n_splits, Integer(1))
+    check("anchors", anchors, OneOf((True, False)))
+    if profile is not None:
+        check("profile", profile, OneOf(EVALUATION_PROFILES))
+    pred = _read(pred, "pred")
+    real = _read(real, "real")
+    ss = as_seed_sequence(rng)
+    s_base, s_half, s_boot, s_cells = ss.spawn(4)
+    if profile == "vcc2026":
+        return _evaluate_vcc2026(pred, real, control=control, key=perturbation_key, target_key=target_key,
+                                 layer=layer, options=options, n_boot=n_boot, ci=ci, anchors=anchors,
+                                 boot_ss=s_boot, name=name)
+    ms = resolve_metrics(profile_metrics(profile) if profile is not None else metrics)
+    rs = _side(real, "real", perturbation_key, control, input_type, target_key, layer)
+    ps = _side(pred, "pred", perturbation_key, control, input_type, None, layer)
+    if rs.kind != ps.kind:
+        fail("pred", f"the same kind of values as 'real' ({rs.kind})", ps.kind)
+    if control not in set(rs.labels):
+        fail("control", f"a label of real.obs[{perturbation_key!r}]", control)
+    if not rs.is_cells and anchors:
+        anchors = False
+    dropped = {}
+    genes = rs.genes[rs.genes.isin(ps.genes)]
+    dropped["genes only in real"] = list(rs.genes[~rs.genes.isin(ps.genes)])
+    dropped["genes only in pred"] = list(ps.genes[~ps.genes.isin(rs.genes)])
+    if len(genes) == 0:
+        fail("pred", "genes shared with 'real' (matched by name)", f"none of {len(ps.genes)} genes")
+    real_perts = sorted(set(rs.labels) - {control})
+    pred_perts = sorted(set(ps.labels) - {control})
+    test = [p for p in real_perts if p in set(pred_perts)]
+    dropped["perturbations only in pred"] = [p for p in pred_perts if p not in set(real_perts)]
+    dropped["perturbations only in real"] = [p for p in real_perts if p not in set(pred_perts)]
+    if not test:
+        fail("pred", "perturbation labels shared with 'real'",
+             f"pred labels {pred_perts[:5]}, real labels {real_perts[:5]}")
+    for k, v in dropped.items():
+        if v:
+            warnings.warn(f"evaluate: {len(v)} {k} left out ({', '.join(map(str, v[:5]))}"
+                          f"{', ...' if len(v) > 5 else ''})", UserWarning, stacklevel=2)
+    target_sum = "median" if profile in ("cell-eval-full", "vcc") else 1e4
+    rX = _expr(rs, genes, target_sum)
+    pX = _expr(ps, genes, target_sum)
+    keep_r = np.isin(rs.labels, test + [control])
+    keep_p = np.isin(ps.labels, test + [control])
+    rX, rlab = rX[np.flatnonzero(keep_r)], rs.labels[keep_r]
+    pX, plab = pX[np.flatnonzero(keep_p)], ps.labels[keep_p]
+    train_perts: list = []
+    train_X = train_lab = None
+    if train is not None:
+        ts_ = _side(_read(train, "train"), "train", perturbation_key, control, rs.kind, None, layer)
+        missing = genes[~genes.isin(ts_.genes)]
+        if len(missing):
+            fail("train", "an AnnData with every gene shared by pred and real", f"{len(missing)} missing")
+        train_X = _expr(ts_, genes, target_sum)
+        train_lab = ts_.labels
+        train_perts = sorted(set(train_lab) - {control} - set(test))
+        sel = np.flatnonzero(np.isin(train_lab, train_perts))
+        train_X, train_lab = train_X[sel], train_lab[sel]
+
+    def real_adata(X, lab):
+        if train_X is not None:
+            X = sp.vstack([sp.csr_matrix(X), sp.csr_matrix(train_X)]).tocsr() if sp.issparse(X) or sp.issparse(train_X) \
+                else np.vstack([X, train_X])
+            lab = np.concatenate([lab, train_lab])
+        return _adata(X, lab, genes, control, rs.targets)
+
+    split = Split(train=tuple(train_perts), test=tuple(test), control=control)
+    real_ad = real_adata(rX, rlab)
+    real_ctrl = np.asarray(rX[np.flatnonzero(rlab == control)].mean(axis=0)).ravel()
+    prediction = _prediction(pX, plab, genes, control, test, real_ctrl, ps.is_cells, name)
+    frames, errors = [], []
+    t, e = _score_pair(prediction, real_ad, split, ms, options)
+    frames.append(t.assign(model="prediction"))
+    errors += [dict(model="prediction", metric=x["metric"], message=x["message"]) for x in e]
+    if anchors:
+        base = _baseline_prediction(rX, rlab, control, test, genes, np.random.default_rng(s_base))
+        t, e = _score_pair(base, real_ad, split, ms, options)
+        frames.append(t.assign(model="baseline"))
+        errors += [dict(model="baseline", metric=x["metric"], message=x["message"]) for x in e]
+        reps = []
+        for k, child in enumerate(s_half.spawn(n_splits)):
+            a, b = _halves(rlab, np.random.default_rng(child))
+            real_a = real_adata(rX[a], rlab[a])
+            ctrl_a = np.asarray(rX[a][rlab[a] == control].mean(axis=0)).ravel()
+            half = _prediction(rX[b], rlab[b], genes, control, test, ctrl_a, True, "replicate")
+            t, e = _score_pair(half, real_a, split, ms, options)
+            reps.append(t.assign(split=k))
+            if k == 0:
+                errors += [dict(model="replicate", metric=x["metric"], message=x["message"]) for x in e]
+        rep = pd.concat(reps, ignore_index=True)
+        rep = rep.groupby(["metric", "perturbation"], sort=False, observed=True)["value"].mean().reset_index()
+        frames.append(rep.assign(model="replicate"))
+    per = pd.concat(frames, ignore_index=True)[["model", "perturbation", "metric", "value"]]
+    per = per.dropna(subset=["metric"])
+
+    # aggregates and intervals
+    names = [m.name for m in ms]
+    orient = {m.name: m.higher_is_better for m in ms}
+    per_set = _per_set_names(ms)
+    idx = _boot_index(len(test), n_boot, s_boot) if n_boot > 0 else None
+    W = {m: _wide(per, m, test) for m in ("prediction", "baseline", "replicate")}
+    cell_means = None
+    if cell_bootstrap > 0 and rs.is_cells:
+        cell_means = _cell_bootstrap(prediction, rX, rlab, real_adata, split, ms, options, test, cell_bootstrap,
+                                     s_cells)
+    rows = []
+    for m in names:
+        u_vals = W["prediction"][m].to_numpy(dtype=float) if m in W["prediction"] else np.full(len(test), np.nan)
+        b_vals = W["baseline"][m].to_numpy(dtype=float) if m in W["baseline"] else np.full(len(test), np.nan)
+        r_vals = W["replicate"][m].to_numpy(dtype=float) if m in W["replicate"] else np.full(len(test), np.nan)
+        u, b, r = (float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for v in (u_vals, b_vals, r_vals))
+        lo = hi = s_lo = s_hi = np.nan
+        method = "none"
+        s = (u - b) / (r - b) if np.isfinite([u, b, r]).all() and r != b else np.nan
+        if cell_means is not None and m in cell_means:
+            boots = cell_means[m]
+            a = (1 - ci) / 2
+            lo, hi = (float(np.nanquantile(boots, q)) for q in (a, 1 - a))
+            method = "perturbations and cells"
+        elif idx is not None and m not in per_set:
+            lo, hi, boots = _ci(u_vals, idx, ci)
+            method = "perturbations"
+        else:
+            boots = None
+            method = "none (one value per set)" if m in per_set else "none"
+        if boots is not None and np.isfinite(s):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sb = (boots - b) / (r - b)
+            a = (1 - ci) / 2
+            if np.isfinite(sb).sum() > 1:
+                s_lo, s_hi = float(np.nanquantile(sb, a)), float(np.nanquantile(sb, 1 - a))
+        rows.append(dict(metric=m, value=u, ci_low=lo, ci_high=hi, n=int(np.isfinite(u_vals).sum()),
+                         baseline=b, replicate=r, score=s, score_ci_low=s_lo, score_ci_high=s_hi,
+                         higher_is_better=orient[m], ci_method=method))
+    agg = pd.DataFrame(rows).set_index("metric")
+    settings = dict(input_type=rs.kind, profile=profile, n_perturbations=len(test), n_genes=len(genes),
+                    n_boot=n_boot, ci_level=ci, cell_bootstrap=cell_bootstrap, n_splits=n_splits,
+                    anchors=bool(anchors), target_sum=target_sum, real_is_cells=rs.is_cells,
+                    pred_is_cells=ps.is_cells, ci_method="perturbations" if cell_means is None
+                    else "perturbations and cells", n_train=len(train_perts))
+    return EvaluationResult(per, agg, errors, dropped, settings)
+
+
+def _cell_bootstrap(prediction, rX, rlab, real_adata, split, ms, options, test, B, ss):
+    """Aggregates over resamples that redraw perturbations and, within each, the real cells."""
+    out = {m.name: [] for m in ms}
+    for child in ss.spawn(B):
+        g = np.random.default_rng(child)
+        rows = []
+        for lab in np.unique(rlab):
+            r = np.flatnonzero(rlab == lab)
+            rows.append(g.choice(r, size=r.size, replace=True))
+        rows = np.concatenate(rows)
+        t, _ = _score_pair(prediction, real_adata(rX[rows], rlab[rows]), split, ms, options)
+        wide = t.pivot_table(index="perturbation", columns="metric", values="value", aggfunc="first").reindex(test)
+        pick = g.integers(0, len(test), len(test))
+        for m in out:
+            if m in wide:
+                v = wide[m].to_numpy(dtype=float)[pick]
+                out[m].append(float(np.nanmean(v)) if np.isfinite(v).any() else np.nan)
+    return {m: np.asarray(v) for m, v in out.items() if v}
+
+
+def _evaluate_vcc2026(pred, real, *, control, key, target_key, layer, options, n_boot, ci, anchors, boot_ss,
+                      name) -> EvaluationResult:
+    from ._vcc2026 import VCC2026_METRICS, _score_one, vcc2026_anchors, vcc2026_metrics
+
+    tg = None
+    if target_key is not None:
+        if target_key not in real.obs.columns:
+            fail("target_key", "a column of real.obs", target_key)
+        t = real.obs[[key, target_key]].astype(str).drop_duplicates(key)
+        tg = {a: b for a, b in zip(t[key], t[target_key]) if a != control}
+    res = vcc2026_metrics(pred, real, pert_col=key, control=control, target_genes=tg, layer=layer, options=options)
+    anc = vcc2026_anchors(real, pert_col=key, control=control, target_genes=tg, layer=layer,
+                          options=options) if anchors else None
+    pp = res.per_perturbation
+    perts = list(pp.index)
+    long = pp[[c for c in VCC2026_METRICS if c in pp.columns]].reset_index().melt(
+        id_vars="perturbation", var_name="metric", value_name="value").assign(model="prediction")
+    idx = _boot_index(len(perts), n_boot, boot_ss) if n_boot > 0 else None
+    rows = []
+    for m in VCC2026_METRICS:
+        u = float(res.aggregate[m])
+        b = float(anc.loc[m, "baseline"]) if anc is not None else np.nan
+        r = float(anc.loc[m, "replicate"]) if anc is not None else np.nan
+        s = _score_one(m, u, b, r) if anc is not None else np.nan
+        lo = hi = s_lo = s_hi = np.nan
+        boots = None
+        if idx is not None:
+            if m == "expr_mse_unbiased_capped_norm":
+                N = pp["expr_mse_unbiased_capped"].to_numpy(dtype=float)
+                D = pp["expr_distance_unbiased"].to_numpy(dtype=float)
+                ok = np.isfinite(N) & np.isfinite(D)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    boots = np.clip(np.where(ok, N, 0)[idx].sum(1) / np.where(ok, D, 0)[idx].sum(1), 0, 1)
+            else:
+                _, _, boots = _ci(pp[m].to_numpy(dtype=float), idx, ci)
+            a = (1 - ci) / 2
+            lo, hi = float(np.nanquantile(boots, a)), float(np.nanquantile(boots, 1 - a))
+            if anc is not None:
+                sb = np.array([_score_one(m, x, b, r) for x in boots])
+                s_lo, s_hi = float(np.nanquantile(sb, a)), float(np.nanquantile(sb, 1 - a))
+        rows.append(dict(metric=m, value=u, ci_low=lo, ci_high=hi, n=int(np.isfinite(pp[m]).sum()) if m in pp else
+                         len(perts), baseline=b, replicate=r, score=s, score_ci_low=s_lo, score_ci_high=s_hi,
+                         higher_is_better=registry[m].higher_is_better, ci_method="perturbations"))
+    agg = pd.DataFrame(rows).set_index("metric")
+    settings = dict(input_type="counts", profile="vcc2026", n_perturbations=len(perts), n_boot=n_boot,
+                    ci_level=ci, anchors=bool(anchors), ci_method="perturbations",
+                    avg_score=float(agg["score"].mean()) if anchors else np.nan)
+    per = long[["model", "perturbation", "metric", "value"]]
+    return EvaluationResult(per, agg, [], {}, settings)
+
+
+# --------------------------------------------------------------------------- compare
+
+
+@dataclass
+class ComparisonResult:
+    """Paired comparison of two predictions of the same screen.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per metric: ``a``, ``b`` (the two means), ``difference`` (a - b, mean of the
+        paired differences over shared perturbations), ``ci_low``, ``ci_high`` (bootstrap
+        over perturbations), ``t``, ``p_value`` (paired t-test over perturbations),
+        ``n``, ``better`` ("a", "b" or "tie" at ``alpha``, by the metric's orientation).
+    per_perturbation : DataFrame
+        Tidy paired values: perturbation, metric, a, b.
+    evaluations : tuple of EvaluationResult
+    """
+
+    table: pd.DataFrame
+    per_perturbation: pd.DataFrame
+    evaluations: tuple
+
+    def summary(self) -> EvaluationSummary:
+        """The comparison table with a line on how it was made.
+
+        Returns
+        -------
+        EvaluationSummary
+        """
+        return EvaluationSummary(self.table.round(4), [
+            "difference = a - b, paired over perturbations; interval: bootstrap percentile; "
+            "p: paired t-test"])
+
+
+def compare(pred_a, pred_b, real, *, alpha: float = 0.05, **kwargs) -> ComparisonResult:
+    """Paired difference of two models per metric, with an interval and a p-value.
+
+    Parameters
+    ----------
+    pred_a, pred_b : AnnData or path
+        The two predictions (as for :func:`evaluate`).
+    real : AnnData or path
+        The observed screen.
+    alpha : float, default 0.05
+        Level at which ``better`` calls a winner.
+    **kwargs
+        Passed to :func:`evaluate` (``metrics`` or ``profile``, ``control``,
+        ``perturbation_key``, ``n_boot``, ``ci``, ``rng``, ...); anchors are not computed.
+
+    Returns
+    -------
+    ComparisonResult
+    """
+    check("alpha", alpha, Interval(0, 1, "neither"))
+    kwargs = dict(kwargs)
+    kwargs["anchors"] = False
+    n_boot = kwargs.get("n_boot", 1000)
+    level = kwargs.get("ci", 0.95)
+    ss = as_seed_sequence(kwargs.pop("rng", 0))
+    s_a, s_b, s_boot = ss.spawn(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ea = evaluate(pred_a, real, rng=s_a, name="a", **kwargs)
+        eb = evaluate(pred_b, real, rng=s_b, name="b", **kwargs)
+    wa = _wide(ea.per_perturbation, "prediction", sorted(set(ea.per_perturbation["perturbation"])))
+    wb = _wide(eb.per_perturbation, "prediction", sorted(set(eb.per_perturbation["perturbation"])))
+    perts = [p for p in wa.index if p in set(wb.index)]
+    if not perts:
+        fail("pred_b", "predictions of perturbations shared with pred_a", "none shared")
+    rows, tidy = [], []
+    for m in ea.aggregate.index:
+        if m not in wa or m not in wb:
+            continue
+        a = wa.loc[perts, m].to_numpy(dtype=float)
+        b = wb.loc[perts, m].to_numpy(dtype=float)
+        ok = np.isfinite(a) & np.isfinite(b)
+        d = (a - b)[ok]
+        tidy.append(pd.DataFrame({"perturbation": perts, "metric": m, "a": a, "b": b}))
+        hib = ea.aggregate.loc[m, "higher_is_better"]
+        lo = hi = t = p = np.nan
+        if d.size >= 2:
+            if n_boot:
+                g = np.random.default_rng(s_boot)
+                idx = g.integers(0, d.size, size=(n_boot, d.size))
+                means = d[idx].mean(axis=1)
+                q = (1 - level) / 2
+                lo, hi = float(np.quantile(means, q)), float(np.quantile(means, 1 - q))
+            if np.all(d == d[0]):
+                t, p = (0.0, 1.0) if d[0] == 0 else (np.inf * np.sign(d[0]), 0.0)
+            else:
+                t, p = st.ttest_1samp(d, 0.0)
+        diff = float(d.mean()) if d.size else np.nan
+        better = "tie"
+        if np.isfinite(p) and p < alpha and hib is not None:
+            better = "a" if (diff > 0) == bool(hib) else "b"
+        rows.append(dict(metric=m, a=float(np.nanmean(a)), b=float(np.nanmean(b)), difference=diff, ci_low=lo,
+                         ci_high=hi, t=float(t), p_value=float(p), n=int(d.size), better=better))
+    table = pd.DataFrame(rows).set_index("metric")
+    per = pd.concat(tidy, ignore_index=True) if tidy else pd.DataFrame(columns=["perturbation", "metric", "a", "b"])
+    return ComparisonResult(table, per, (ea, eb))
