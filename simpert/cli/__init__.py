@@ -9,6 +9,11 @@ Commands::
     simpert score --scenario S -o scores.csv  predictors of known quality scored with metrics
     simpert calibrate --metric M --scenario S -o DIR
                                               does a metric reward what it should?
+    simpert evaluate --pred P --real R -o DIR  score a model's predictions (anchors, intervals)
+    simpert compare --pred-a A --pred-b B --real R -o T.csv
+                                              paired comparison of two models
+    simpert power --metric M --scenario S -o T.csv
+                                              test perturbations needed to tell two models apart
     simpert figures [--fast]                  regenerate the paper figures (source checkout)
     simpert fit IN -o scenario.json           fit simulation parameters to a screen
     simpert serve                             run commands sent as JSON lines (persistent worker)
@@ -389,6 +394,114 @@ def calibrate_cmd(
                   seed=seed, executor=executor.value, jobs=jobs, scheduler=scheduler,
                   predictors=predictors, higher_is_better=not lower_is_better, best=best,
                   sets=sets, card=card, quiet=_STATE["quiet"], force=force)
+
+
+# --------------------------------------------------------------------------- evaluate, compare, power
+
+
+class InputType(str, enum.Enum):
+    """Input types of ``evaluate``."""
+
+    counts = "counts"
+    lognorm = "lognorm"
+
+
+_PROFILE_HELP = ("A named set of metrics with its source's conventions: cell-eval-full, vcc, vcc2026, "
+                 "pereggrn, systema or all.")
+
+
+@app.command("evaluate")
+@user_errors
+def evaluate_cmd(
+    pred: Path = typer.Option(..., "--pred", help="Predicted cells or profiles (.h5ad)."),
+    real: Path = typer.Option(..., "--real", help="Observed cells (.h5ad)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Directory for results.csv (perturbation, "
+                                "metric, value), agg_results.csv (cell-eval2's layout), intervals.csv "
+                                "(value, interval, anchors, score per metric), all_results.csv and "
+                                "settings.json."),
+    profile: Optional[str] = typer.Option(None, "--profile", help=_PROFILE_HELP),
+    metrics: Optional[List[str]] = typer.Option(None, "--metric", "-m", help="Metric (repeatable): a "
+                                                "registered name or module:function."),
+    control: str = typer.Option("control", "--control", help="Label of the control cells, e.g. "
+                                "non-targeting."),
+    perturbation_key: str = typer.Option("perturbation", "--perturbation-key", "--pert-col",
+                                         help="Column of obs with the perturbation labels."),
+    input_type: Optional[InputType] = typer.Option(None, "--input-type", help="counts or lognorm "
+                                                   "(default: detected)."),
+    target_key: Optional[str] = typer.Option(None, "--target-key", help="Column of obs with each "
+                                             "perturbation's target gene (default: the gene named like "
+                                             "the label)."),
+    train: Optional[Path] = typer.Option(None, "--train", help="Observed cells of the training "
+                                         "perturbations (for Systema's centroid and training weights)."),
+    n_boot: int = typer.Option(1000, "--n-boot", min=0, help="Bootstrap resamples for the intervals."),
+    anchors: bool = typer.Option(True, "--anchors/--no-anchors", help="Score the mean-response baseline "
+                                 "and the split-half replicate, and the score (u - b)/(r - b)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the anchors and the bootstrap."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output directory even if "
+                               "it is not an earlier evaluation."),
+):
+    """Score a model's predictions against an observed screen, with anchors and intervals."""
+    from ._evaluate import run_evaluate
+
+    run_evaluate(pred=pred, real=real, output=output, metrics=metrics, profile=profile, control=control,
+                 perturbation_key=perturbation_key, input_type=None if input_type is None else input_type.value,
+                 target_key=target_key, train=train, n_boot=n_boot, anchors=anchors, seed=seed, force=force,
+                 quiet=_STATE["quiet"])
+
+
+@app.command("compare")
+@user_errors
+def compare_cmd(
+    pred_a: Path = typer.Option(..., "--pred-a", help="First model's predictions (.h5ad)."),
+    pred_b: Path = typer.Option(..., "--pred-b", help="Second model's predictions (.h5ad)."),
+    real: Path = typer.Option(..., "--real", help="Observed cells (.h5ad)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Table (.csv, .tsv or .parquet): per metric "
+                                "a, b, difference, interval, t, p_value, n, better."),
+    profile: Optional[str] = typer.Option(None, "--profile", help=_PROFILE_HELP),
+    metrics: Optional[List[str]] = typer.Option(None, "--metric", "-m", help="Metric (repeatable)."),
+    control: str = typer.Option("control", "--control", help="Label of the control cells."),
+    perturbation_key: str = typer.Option("perturbation", "--perturbation-key", "--pert-col",
+                                         help="Column of obs with the perturbation labels."),
+    input_type: Optional[InputType] = typer.Option(None, "--input-type", help="counts or lognorm."),
+    target_key: Optional[str] = typer.Option(None, "--target-key", help="Column of obs with the targets."),
+    n_boot: int = typer.Option(1000, "--n-boot", min=0, help="Bootstrap resamples for the interval."),
+    alpha: float = typer.Option(0.05, "--alpha", min=0.0, max=1.0, help="Level at which a winner is called."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the bootstrap."),
+):
+    """Paired comparison of two models per metric: difference, interval and p-value."""
+    from ._evaluate import run_compare
+
+    run_compare(pred_a=pred_a, pred_b=pred_b, real=real, output=output, metrics=metrics, profile=profile,
+                control=control, perturbation_key=perturbation_key,
+                input_type=None if input_type is None else input_type.value, target_key=target_key,
+                n_boot=n_boot, alpha=alpha, seed=seed, quiet=_STATE["quiet"])
+
+
+@app.command("power")
+@user_errors
+def power_cmd(
+    metric: str = typer.Option(..., "--metric", "-m", help="A registered metric."),
+    scenario: str = typer.Option(..., "--scenario", "-s", help="Scenario name or file (e.g. one fitted "
+                                 "to your data)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Table (.csv, .tsv or .parquet)."),
+    predictors: Optional[List[str]] = typer.Option(None, "--predictor", "-p", help="The two models "
+                                                   "(give twice); default technical_duplicate and mean."),
+    cells: Optional[List[float]] = typer.Option(None, "--cells", help="Cells per perturbation "
+                                                "(repeatable); default the scenario's."),
+    n_pilot: int = typer.Option(5, "--n-pilot", min=1, help="Pilot screens per setting."),
+    n_pilot_test: int = typer.Option(40, "--n-pilot-test", min=3, help="Test perturbations per pilot."),
+    n_train: int = typer.Option(40, "--n-train", min=1, help="Training perturbations per screen."),
+    alpha: float = typer.Option(0.05, "--alpha", min=0.0, max=1.0, help="Test level."),
+    target: float = typer.Option(0.8, "--power", min=0.0, max=1.0, help="Power to reach."),
+    sets: Optional[List[str]] = typer.Option(None, "--set", help=_SET_HELP),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the pilots."),
+):
+    """Test perturbations needed to tell two models apart with a metric (80% power by default)."""
+    from ._evaluate import run_power
+
+    run_power(metric=metric, scenario=scenario, output=output, predictors=predictors, cells=cells,
+              n_pilot=n_pilot, n_pilot_test=n_pilot_test, n_train=n_train, alpha=alpha, target=target,
+              sets=sets, seed=seed, quiet=_STATE["quiet"])
 
 
 # --------------------------------------------------------------------------- figures

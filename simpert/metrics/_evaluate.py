@@ -287,13 +287,34 @@ class EvaluationResult:
         return t[t["model"] == "prediction"][["perturbation", "metric", "value"]].reset_index(drop=True)
 
     def agg_table(self) -> pd.DataFrame:
-        """Aggregates in cell-eval2's ``agg_results.csv`` layout (metric, value).
+        """Aggregates in cell-eval2's ``agg_results.csv`` layout.
 
         Returns
         -------
         DataFrame
+            Column ``statistic`` (count, null_count, mean, std, min, max, median) and one
+            column per metric, sorted by name; statistics over the non-NaN per-perturbation
+            values (``count`` and ``null_count`` over all). A metric with one value per set
+            has only its ``mean``. (cell-eval2 0.20.0 ``run.aggregate_metrics_wide``.)
         """
-        return self.aggregate.reset_index()[["metric", "value"]]
+        stats = ("count", "null_count", "mean", "std", "min", "max", "median")
+        t = self.per_perturbation
+        t = t[t["model"] == "prediction"]
+        per_set = set(self.settings.get("per_set_metrics", ()))
+        cols = {"statistic": list(stats)}
+        for m in sorted(self.aggregate.index):
+            if m in per_set:
+                v = [np.nan] * len(stats)
+                v[2] = float(self.aggregate.loc[m, "value"])
+                cols[m] = v
+                continue
+            raw = t.loc[t["metric"] == m, "value"].to_numpy(dtype=float)
+            nn = raw[np.isfinite(raw)]
+            cols[m] = [float(raw.size), float(np.sum(~np.isfinite(raw))),
+                       *(float(f(nn)) if nn.size else np.nan for f in (np.mean,)),
+                       float(np.std(nn, ddof=1)) if nn.size > 1 else np.nan,
+                       *(float(f(nn)) if nn.size else np.nan for f in (np.min, np.max, np.median))]
+        return pd.DataFrame(cols)
 
 
 # --------------------------------------------------------------------------- the core
@@ -617,7 +638,8 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
                     n_boot=n_boot, ci_level=ci, cell_bootstrap=cell_bootstrap, n_splits=n_splits,
                     anchors=bool(anchors), target_sum=target_sum, real_is_cells=rs.is_cells,
                     pred_is_cells=ps.is_cells, ci_method="perturbations" if cell_means is None
-                    else "perturbations and cells", n_train=len(train_perts))
+                    else "perturbations and cells", n_train=len(train_perts),
+                    per_set_metrics=sorted(per_set))
     return EvaluationResult(per, agg, errors, dropped, settings)
 
 
@@ -656,7 +678,8 @@ def _evaluate_vcc2026(pred, real, *, control, key, target_key, layer, options, n
                           options=options) if anchors else None
     pp = res.per_perturbation
     perts = list(pp.index)
-    long = pp[[c for c in VCC2026_METRICS if c in pp.columns]].reset_index().melt(
+    comp = ["expr_mse_unbiased_capped", "expr_distance_unbiased"]
+    long = pp[[c for c in list(VCC2026_METRICS) + comp if c in pp.columns]].reset_index().melt(
         id_vars="perturbation", var_name="metric", value_name="value").assign(model="prediction")
     idx = _boot_index(len(perts), n_boot, boot_ss) if n_boot > 0 else None
     rows = []
@@ -673,7 +696,7 @@ def _evaluate_vcc2026(pred, real, *, control, key, target_key, layer, options, n
                 D = pp["expr_distance_unbiased"].to_numpy(dtype=float)
                 ok = np.isfinite(N) & np.isfinite(D)
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    boots = np.clip(np.where(ok, N, 0)[idx].sum(1) / np.where(ok, D, 0)[idx].sum(1), 0, 1)
+                    boots = np.where(ok, N, 0)[idx].sum(1) / np.where(ok, D, 0)[idx].sum(1)
             else:
                 _, _, boots = _ci(pp[m].to_numpy(dtype=float), idx, ci)
             a = (1 - ci) / 2
@@ -687,6 +710,7 @@ def _evaluate_vcc2026(pred, real, *, control, key, target_key, layer, options, n
     agg = pd.DataFrame(rows).set_index("metric")
     settings = dict(input_type="counts", profile="vcc2026", n_perturbations=len(perts), n_boot=n_boot,
                     ci_level=ci, anchors=bool(anchors), ci_method="perturbations",
+                    per_set_metrics=["expr_mse_unbiased_capped_norm"],
                     avg_score=float(agg["score"].mean()) if anchors else np.nan)
     per = long[["model", "perturbation", "metric", "value"]]
     return EvaluationResult(per, agg, [], {}, settings)
