@@ -156,6 +156,8 @@ def test_shrunken_lfc(name):
     ok = np.isfinite(x) & np.isfinite(y) & (t["beta_iter_r"].to_numpy() < 100)
     assert np.corrcoef(x[ok], y[ok])[0, 1] >= 0.999
     assert np.quantile(np.abs(x[ok] - y[ok]), 0.99) <= 0.01
+    se = _rel(t["lfc_se_shrunk"], t["lfcSE_normal"])
+    assert np.median(se) <= 1e-3 and np.quantile(se, 0.99) <= 0.01
 
 
 @pytest.mark.parametrize("name", DESIGNS)

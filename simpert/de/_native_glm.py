@@ -207,11 +207,12 @@ def contrast_se(W, ind, lam0, lam, i, c: int = 0):
     return np.sqrt(np.maximum(var, 0.0))
 
 
-def optim_refit(y, sf, alpha, starts, sizes, eta, eta_start, *, lam_log2: float = 1e-6, large: float = 30.0):
+def optim_refit(y, sf, alpha, starts, sizes, eta, eta_start, *, lam_log2=1e-6, large: float = 30.0,
+                expanded: bool = False):
     """Refit genes whose IRLS did not converge by bounded L-BFGS-B, as R does.
 
     Follows ``fitNbinomGLMsOptim`` (DESeq2's ``R/core.R``): the negative log posterior of the
-    treatment-coded coefficients ``p`` (log2 scale) -- NB log likelihood with unclipped means
+    coefficients ``p`` (log2 scale) -- NB log likelihood with unclipped means
     ``sf * 2^(X p)`` plus a ``N(0, 1 / lam_log2)`` prior on every coefficient -- is minimised
     with ``L-BFGS-B`` within ``[-large, large]`` (R's ``optim`` defaults: ``factr = 1e7``,
     ``pgtol = 0``, 100 iterations, central-difference gradients with step 1e-3), starting from
@@ -233,11 +234,15 @@ def optim_refit(y, sf, alpha, starts, sizes, eta, eta_start, *, lam_log2: float 
     eta : ndarray, shape (n_genes, n_levels)
         Log means of the unconverged IRLS fit.
     eta_start : ndarray, shape (n_genes, n_levels)
-        Log means of the least-squares start.
-    lam_log2 : float, default 1e-6
-        Prior precision of the coefficients on the log2 scale.
+        Log means of the IRLS start.
+    lam_log2 : float or ndarray, default 1e-6
+        Prior precision of each coefficient on the log2 scale (intercept first).
     large : float, default 30
         Bound of the coefficients (log2 scale).
+    expanded : bool, default False
+        Design with an intercept and a column for every level (the coefficients of a level
+        mean are not identified by ``eta`` alone; the ridge-optimal split is used as the
+        start) instead of treatment coding.
 
     Returns
     -------
@@ -250,27 +255,40 @@ def optim_refit(y, sf, alpha, starts, sizes, eta, eta_start, *, lam_log2: float 
 
     L = len(starts)
     level = np.repeat(np.arange(L), sizes)
-    X = np.zeros((level.size, L))
+    n_par = L + 1 if expanded else L
+    X = np.zeros((level.size, n_par))
     X[:, 0] = 1.0
-    X[np.arange(level.size), level] = 1.0  # column l > 0: indicator of level l
+    if expanded:
+        X[np.arange(level.size), 1 + level] = 1.0
+    else:
+        X[np.arange(level.size), level] = 1.0  # column l > 0: indicator of level l
+    lam = np.broadcast_to(np.asarray(lam_log2, dtype=float), (n_par,)).copy()
     ln2 = np.log(2.0)
     out = np.array(eta, dtype=float)
     conv = np.zeros(y.shape[0], dtype=bool)
-    log_prior_const = L * (-0.5 * np.log(2.0 * np.pi) + 0.5 * np.log(lam_log2))
+    log_prior_const = float(np.sum(-0.5 * np.log(2.0 * np.pi) + 0.5 * np.log(lam)))
+
+    def coefs(e):
+        if not expanded:
+            return np.r_[e[0], e[1:] - e[0]]
+        lv = lam[1:] * ln2 ** 2  # natural-log scale penalties
+        b0 = float(np.sum(lv * e) / (lam[0] * ln2 ** 2 + lv.sum()))
+        return np.r_[b0, e - b0]
+
     for i in range(y.shape[0]):
         yi, r = y[i], 1.0 / alpha[i]
         # R's objective includes every constant of dnbinom and dnorm (they enter the
         # optimiser's relative stopping rule)
         const = float(np.sum(gammaln(yi + r) - gammaln(r) - gammaln(yi + 1.0))) + log_prior_const
-        coef = np.r_[eta[i, 0], eta[i, 1:] - eta[i, 0]] * LOG2E
+        coef = coefs(eta[i]) * LOG2E
         if not np.all(np.abs(coef) < large):
-            coef = np.r_[eta_start[i, 0], eta_start[i, 1:] - eta_start[i, 0]]  # natural-log start, as R
+            coef = coefs(eta_start[i])  # natural-log start, as R
 
         def f(p, yi=yi, r=r, const=const):
             mu = sf * np.exp(ln2 * (X @ p))
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 ll = np.sum(r * np.log(r / (r + mu)) + np.where(yi > 0, yi * np.log(mu / (r + mu)), 0.0))
-            val = -(ll + const) + 0.5 * lam_log2 * np.dot(p, p)
+            val = -(ll + const) + 0.5 * np.dot(lam * p, p)
             return val if np.isfinite(val) else 1e300
 
         def grad(p, f=f):
@@ -284,9 +302,9 @@ def optim_refit(y, sf, alpha, starts, sizes, eta, eta_start, *, lam_log2: float 
                 g[k] = (f(up) - f(dn)) / (up[k] - dn[k])
             return g
 
-        res = minimize(f, coef, jac=grad, method="L-BFGS-B", bounds=[(-large, large)] * L,
+        res = minimize(f, coef, jac=grad, method="L-BFGS-B", bounds=[(-large, large)] * n_par,
                        options={"maxiter": 100, "ftol": 1e7 * np.finfo(float).eps, "gtol": 0.0})
         p = res.x
-        out[i] = ln2 * np.r_[p[0], p[0] + p[1:]]
+        out[i] = ln2 * (p[0] + p[1:]) if expanded else ln2 * np.r_[p[0], p[0] + p[1:]]
         conv[i] = bool(res.success)
     return out, conv

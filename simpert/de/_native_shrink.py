@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
-from ._native_glm import LOG2E, contrast_se, irls_one_factor
+from ._native_glm import LOG2E, contrast_se, irls_one_factor, optim_refit
 
 __all__ = ["weighted_upper_quantile_var", "beta_prior_var", "shrink_normal"]
 
@@ -110,7 +110,7 @@ def beta_prior_var(lfc: np.ndarray, base_mean: np.ndarray, disp_fit: np.ndarray,
     return float((v_main.sum() + total * v_pairs.mean()) / (k + total))
 
 
-def shrink_normal(y, sf, alpha, starts, sizes, prior_var_log2: float, eta_start):
+def shrink_normal(y, sf, alpha, starts, sizes, prior_var_log2: float, eta_start=None):
     """Refit with the expanded design and normal prior; return shrunken LFC and SE (log2).
 
     Parameters
@@ -125,8 +125,10 @@ def shrink_normal(y, sf, alpha, starts, sizes, prior_var_log2: float, eta_start)
         Level segments.
     prior_var_log2 : float
         Prior variance of each level column (log2 scale).
-    eta_start : ndarray, shape (n_genes, n_levels)
-        Starting log means (the MLE fit).
+    eta_start : ndarray, shape (n_genes, n_levels), optional
+        Starting log means; by default R's start for the expanded design (every level at the
+        log mean of the normalised counts). Fits at the IRLS iteration cap are refitted with
+        bounded L-BFGS-B (:func:`~simpert.de._native_glm.optim_refit`), as in R.
 
     Returns
     -------
@@ -136,7 +138,16 @@ def shrink_normal(y, sf, alpha, starts, sizes, prior_var_log2: float, eta_start)
     ind = np.ones(L, dtype=bool)
     lam0 = 1e-6 / np.log(2.0) ** 2
     lam = np.full(L, 1.0 / (prior_var_log2 * np.log(2.0) ** 2))
-    eta, _ = irls_one_factor(y, sf, alpha, starts, sizes, ind, lam0, lam, eta0=eta_start)
+    if eta_start is None:
+        # R's start for the expanded (rank-deficient) design: the intercept at the log mean
+        # of the normalised counts, every level coefficient 0
+        eta_start = np.repeat(np.log((y / sf[None, :]).mean(axis=1))[:, None], L, axis=1)
+    eta, n_iter = irls_one_factor(y, sf, alpha, starts, sizes, ind, lam0, lam, eta0=eta_start)
+    bad = np.flatnonzero(n_iter >= 100)
+    if bad.size:  # R: fitNbinomGLMsOptim with the prior, for fits at the iteration cap
+        lam_log2 = np.r_[1e-6, np.full(L, 1.0 / prior_var_log2)]
+        eta[bad], _ = optim_refit(y[bad], sf, alpha[bad], starts, sizes, eta[bad], eta_start[bad],
+                                  lam_log2=lam_log2, expanded=True)
     level = np.repeat(np.arange(L), sizes)
     mc = np.maximum(np.exp(eta[:, level]) * sf[None, :], 0.5)
     W = np.add.reduceat(mc / (1.0 + alpha[:, None] * mc), starts, axis=1)
