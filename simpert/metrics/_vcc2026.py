@@ -187,7 +187,7 @@ def _bh(p: np.ndarray) -> np.ndarray:
     m = p.shape[1]
     if m == 0:
         return p.copy()
-    order = np.argsort(p, axis=1, kind="stable")
+    order = np.argsort(p, axis=1)  # tied p-values end with equal adjusted values in any order
     ps = np.take_along_axis(p, order, axis=1) * (m / np.arange(1, m + 1))
     ps = np.minimum.accumulate(ps[:, ::-1], axis=1)[:, ::-1]
     out = np.empty_like(ps)
