@@ -8,10 +8,8 @@
 #' package lives in `r/`).
 #'
 #' @return A character vector: the program followed by any leading arguments.
-#' @examples
-#' \dontrun{
+#' @examplesIf simpert_available()
 #' simpert_cli()
-#' }
 #' @export
 simpert_cli <- function() {
   opt <- getOption("simpert.cli", NULL)
@@ -62,24 +60,53 @@ simpert_available <- function() {
   !inherits(tryCatch(simpert_cli(), error = function(e) e), "error")
 }
 
-# Run `simpert <args>`; return its standard output lines; stop with its error message.
-run_cli <- function(args, quiet = TRUE) {
+# Run `simpert <args>` (in the persistent worker when possible, else once); return its
+# standard output lines; stop with its error message, phrased for R.
+run_cli <- function(args, quiet = TRUE, call = NULL) {
+  full <- c(if (quiet) "--quiet", args)
+  res <- worker_run(full)
+  if (is.null(res)) res <- run_once(full)
+  if (!identical(res$status, 0L)) {
+    stop(simpleError(cli_message(res$stderr, args[[1L]], res$status), call))
+  }
+  if (!quiet && length(res$stderr)) message(paste(res$stderr, collapse = "\n"))
+  res$stdout
+}
+
+run_once <- function(full) {
   cmd <- simpert_cli()
   out <- tempfile("simpert-out-")
   err <- tempfile("simpert-err-")
   on.exit(unlink(c(out, err)), add = TRUE)
-  full <- c(cmd[-1L], if (quiet) "--quiet", args)
-  status <- suppressWarnings(system2(cmd[[1L]], shQuote(full), stdout = out, stderr = err))
-  stdout <- if (file.exists(out)) readLines(out, warn = FALSE) else character()
-  stderr <- if (file.exists(err)) readLines(err, warn = FALSE) else character()
-  if (!identical(as.integer(status), 0L)) {
-    msg <- grep("^(error|internal error)", stderr, value = TRUE)
-    if (length(msg) == 0L) msg <- utils::tail(stderr, 5L)
-    stop(sprintf("simpert %s failed (exit status %s): %s", args[[1L]], status,
-                 paste(msg, collapse = "\n")), call. = FALSE)
+  status <- suppressWarnings(system2(cmd[[1L]], shQuote(c(cmd[-1L], full)), stdout = out, stderr = err))
+  list(status = as.integer(status),
+       stdout = if (file.exists(out)) readLines(out, warn = FALSE) else character(),
+       stderr = if (file.exists(err)) readLines(err, warn = FALSE) else character())
+}
+
+# The command line's error, without its decoration and in the package's vocabulary.
+cli_message <- function(stderr, command, status) {
+  lines <- gsub("[\u2500-\u257f]", "", stderr)
+  lines <- trimws(lines)
+  lines <- lines[nzchar(lines)]
+  msg <- grep("^(error|internal error)", lines, value = TRUE)
+  if (length(msg) == 0L) {
+    msg <- grep("^(Usage:|Try ')", lines, value = TRUE, invert = TRUE)
+    if (length(msg) == 0L) msg <- sprintf("the simpert command line exited with status %s", status)
   }
-  if (!quiet && length(stderr)) message(paste(stderr, collapse = "\n"))
-  stdout
+  msg <- sub("^error: ", "", msg)
+  msg <- sub("^internal error \\(([A-Za-z]+)\\): ", "", msg)
+  msg <- gsub("\\(set SIMPERT_DEBUG=1 for the traceback\\)", "", msg)
+  msg <- gsub("[A-Za-z]+Params\\.__init__\\(\\) got an unexpected keyword argument '([^']+)'",
+              "unknown simulation parameter '\\1' (see scenario_params())", msg)
+  msg <- gsub("parameter 'adata'", "the screen", msg, fixed = TRUE)
+  msg <- gsub("an AnnData", "a screen", msg, fixed = TRUE)
+  msg <- gsub("\\bAnnData\\b", "screen", msg)
+  msg <- gsub("\\badata\\.obs\\b|\\bobs\\b", "colData", msg)
+  msg <- gsub("\\badata\\.var\\b|\\bvar\\b(?= column)", "rowData", msg, perl = TRUE)
+  msg <- gsub("\\badata\\b", "the screen", msg)
+  msg <- gsub("option '--([a-z-]+)'", "the \\1 setting", msg)
+  paste(trimws(msg[nzchar(trimws(msg))]), collapse = "\n")
 }
 
 # Parameter list -> repeated `--set key=<json>` arguments.
@@ -108,4 +135,41 @@ check_scalar <- function(x, name, type = c("character", "numeric", "logical")) {
                  paste(utils::capture.output(utils::str(x)), collapse = " ")), call. = FALSE)
   }
   invisible(x)
+}
+
+check_count <- function(x, name, min = 1L, null_ok = FALSE) {
+  if (null_ok && is.null(x)) return(invisible(NULL))
+  ok <- is.numeric(x) && length(x) == 1L && !is.na(x) && is.finite(x) && x == round(x) && x >= min
+  if (!ok) {
+    stop(sprintf("parameter '%s' must be a whole number >= %d; got %s", name, as.integer(min),
+                 paste(utils::capture.output(utils::str(x)), collapse = " ")), call. = FALSE)
+  }
+  invisible(as.integer(x))
+}
+
+check_strings <- function(x, name, null_ok = FALSE) {
+  if (null_ok && is.null(x)) return(invisible(NULL))
+  if (!is.character(x) || length(x) == 0L || anyNA(x) || any(!nzchar(x))) {
+    stop(sprintf("parameter '%s' must be a non-empty character vector without NA or \"\"; got %s",
+                 name, paste(utils::capture.output(utils::str(x)), collapse = " ")), call. = FALSE)
+  }
+  invisible(x)
+}
+
+check_seed <- function(seed) {
+  if (is.numeric(seed) && length(seed) == 1L && !is.na(seed) && seed >= 0 && seed == round(seed) &&
+      seed < 2^31) {
+    return(as.integer(seed))
+  }
+  stop("parameter 'seed' must be a non-negative whole number; got ",
+       paste(utils::capture.output(utils::str(seed)), collapse = " "), call. = FALSE)
+}
+
+# A fresh temporary directory removed when the calling function exits.
+scratch_dir <- function(prefix, envir = parent.frame()) {
+  tmp <- tempfile(prefix)
+  dir.create(tmp)
+  do.call(on.exit, list(substitute(unlink(tmp, recursive = TRUE), list(tmp = tmp)), add = TRUE),
+          envir = envir)
+  tmp
 }

@@ -25,6 +25,17 @@ test_that("command-line errors come back as R errors with the message", {
   expect_error(score_metrics(tiny_scenario(), metrics = "not_a_metric"), "unknown metric")
 })
 
+test_that("the command line's messages are cleaned for R", {
+  msg <- simpert:::cli_message(c(
+    "\u256d\u2500 Error \u2500\u256e", "\u2502 No such option: --bogus \u2502", "\u2570\u2500\u2500\u256f"), "de", 2)
+  expect_false(grepl("[\u2500-\u257f]", msg))
+  expect_match(msg, "No such option")
+  msg <- simpert:::cli_message("error: ScreenParams.__init__() got an unexpected keyword argument 'x'", "simulate", 2)
+  expect_identical(msg, "unknown simulation parameter 'x' (see scenario_params())")
+  msg <- simpert:::cli_message("error: parameter 'adata' must be an AnnData with obs['perturbation']", "de", 2)
+  expect_false(grepl("adata|AnnData|obs", msg))
+})
+
 test_that("scenarios() lists the shipped scenarios", {
   need_cli()
   sc <- scenarios()

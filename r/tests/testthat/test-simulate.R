@@ -1,41 +1,76 @@
-test_that("simulate_screen returns a SummarizedExperiment with the truth", {
+test_that("cells come back as a SingleCellExperiment with gene-oriented truth", {
   need_cli()
-  se <- simulate_screen(tiny_scenario(), seed = 3)
-  expect_s4_class(se, "SummarizedExperiment")
-  expect_identical(nrow(se), 60L)
-  expect_s4_class(SummarizedExperiment::assay(se), "dgCMatrix")
-  expect_identical(levels(se$perturbation)[1], "control")
-  expect_identical(se$is_control, as.character(se$perturbation) == "control")
-  md <- S4Vectors::metadata(se)
-  lfc <- md$truth$log2fc
-  expect_identical(dim(lfc), c(8L, 60L))
-  expect_identical(colnames(lfc), rownames(se))
-  expect_setequal(rownames(lfc), setdiff(levels(se$perturbation), "control"))
-  expect_identical(names(md$truth$targets), rownames(lfc))
-  expect_true(all(md$truth$targets %in% rownames(se)))
+  sce <- simulate_screen(tiny_scenario(), seed = 3)
+  expect_s4_class(sce, "SingleCellExperiment")
+  expect_identical(nrow(sce), 60L)
+  expect_s4_class(SummarizedExperiment::assay(sce), "dgCMatrix")
+  expect_identical(levels(sce$perturbation)[1], "control")
+  expect_identical(sce$is_control, as.character(sce$perturbation) == "control")
+  expect_true(is.factor(sce$replicate))
+  expect_identical(levels(sce$replicate), c("1", "2"))
+  expect_true(all(is.na(sce$target[sce$is_control])))
+  rd <- SummarizedExperiment::rowData(sce)
+  lfc <- rd$true_log2fc
+  expect_identical(dim(lfc), c(60L, 8L))
+  expect_identical(rownames(lfc), rownames(sce))
+  expect_setequal(colnames(lfc), setdiff(levels(sce$perturbation), "control"))
+  truth <- S4Vectors::metadata(sce)$truth
+  tab <- truth$perturbations
+  expect_s4_class(tab, "DataFrame")
+  expect_identical(rownames(tab), colnames(lfc))
+  # target_index is 1-based: it indexes the rows of the object
+  expect_identical(rownames(sce)[tab$target_index], tab$target)
   # CRISPRi: the target gene is knocked down in the truth
-  idx <- cbind(rownames(lfc), md$truth$targets)
-  expect_true(all(lfc[idx] < 0))
-  expect_identical(sum(SummarizedExperiment::rowData(se)$is_target), length(unique(md$truth$targets)))
+  expect_true(all(lfc[cbind(tab$target_index, seq_len(ncol(lfc)))] < 0))
+  expect_identical(sum(rd$is_target), length(unique(tab$target)))
+  expect_identical(rownames(truth$replicate_log2fc), rownames(sce))
+  expect_identical(colnames(truth$replicate_log2fc), c("1", "2"))
+  md <- S4Vectors::metadata(sce)
   expect_identical(md$params$n_genes, 60L)
-  # cells carry the target of their perturbation
-  pert <- as.character(se$perturbation)
-  expect_identical(se$target[pert != "control"], unname(md$truth$targets[pert[pert != "control"]]))
+  pert <- as.character(sce$perturbation)
+  expect_identical(sce$target[pert != "control"], unname(truth$targets[pert[pert != "control"]]))
 })
 
-test_that("the same seed gives the same counts; pseudobulk is dense and DESeq2-ready", {
+test_that("pseudobulk is a dense SummarizedExperiment that DESeqDataSet takes; seeds repeat", {
   need_cli()
   a <- simulate_screen(tiny_scenario(), params = list(n_genes = 30L), seed = 5, pseudobulk = TRUE)
   b <- simulate_screen(tiny_scenario(), params = list(n_genes = 30L), seed = 5, pseudobulk = TRUE)
   c <- simulate_screen(tiny_scenario(), params = list(n_genes = 30L), seed = 6, pseudobulk = TRUE)
+  expect_false(methods::is(a, "SingleCellExperiment"))
   counts <- SummarizedExperiment::assay(a)
   expect_true(is.matrix(counts) && is.integer(counts))
   expect_identical(counts, SummarizedExperiment::assay(b))
   expect_false(identical(counts, SummarizedExperiment::assay(c)))
   expect_identical(ncol(a), 9L * 2L)
+  expect_identical(colnames(a)[1:2], c("control_r1", "control_r2"))
+  expect_true(is.factor(a$replicate))
+  expect_null(S4Vectors::metadata(a)$design)
   skip_if_not_installed("DESeq2")
   dds <- DESeq2::DESeqDataSet(a, design = ~perturbation)
   expect_identical(levels(dds$perturbation)[1], "control")
+})
+
+test_that("the default simulation has replicates, and n_replicates is checked in R", {
+  need_cli()
+  p <- list(n_genes = 30L, n_perturbations = 3L, n_control_cells = 20L, cells_per_perturbation = 8)
+  se <- simulate_screen(params = p, pseudobulk = TRUE)
+  expect_identical(levels(se$replicate), c("1", "2", "3"))
+  se1 <- simulate_screen(params = p, pseudobulk = TRUE, n_replicates = NULL)
+  expect_identical(levels(se1$replicate), "1")
+  se2 <- simulate_screen(params = c(p, n_replicates = 2L), pseudobulk = TRUE)
+  expect_identical(levels(se2$replicate), c("1", "2"))
+  expect_error(simulate_screen(n_replicates = 1.5), "parameter 'n_replicates' must be a whole number")
+  expect_error(simulate_screen(params = list(n_replicates = 1.5)), "params\\$n_replicates")
+  expect_error(simulate_screen(seed = -1), "parameter 'seed'")
+  expect_error(simulate_screen(params = list(200)), "parameter 'params' must be a named list")
+})
+
+test_that("errors speak R: no Python class names, no command-line flags, no boxes", {
+  need_cli()
+  e <- tryCatch(simulate_screen(params = list(bogus = 1)), error = function(e) conditionMessage(e))
+  expect_match(e, "unknown simulation parameter 'bogus'")
+  expect_false(grepl("__init__|ScreenParams|--set|\u2502", e))
+  expect_error(simulate_screen("no_such_scenario"), "unknown scenario 'no_such_scenario'")
 })
 
 test_that("a list of parameters simulates with the screen defaults", {
@@ -43,5 +78,14 @@ test_that("a list of parameters simulates with the screen defaults", {
   se <- simulate_screen(list(n_genes = 20L, n_perturbations = 3L, n_control_cells = 20L,
                              cells_per_perturbation = 10), seed = 1)
   expect_identical(nrow(se), 20L)
-  expect_identical(nrow(S4Vectors::metadata(se)$truth$log2fc), 3L)
+  expect_identical(ncol(SummarizedExperiment::rowData(se)$true_log2fc), 3L)
+})
+
+test_that("scenario_params lists every parameter and rejects unknown ones", {
+  need_cli()
+  p <- scenario_params("sparse_strong")
+  expect_identical(p$kind, "screen")
+  expect_true(all(c("n_genes", "n_replicates", "p_effect", "control_label") %in% names(p$params)))
+  expect_identical(scenario_params("sparse_strong", list(n_genes = 50L))$params$n_genes, 50L)
+  expect_error(scenario_params("sparse_strong", list(bogus = 1)), "unknown parameter\\(s\\) 'bogus'")
 })
