@@ -173,10 +173,10 @@ def _expr(side: _Side, genes: pd.Index, target_sum):
     if side.kind == "counts":
         ts = target_sum
         if ts == "median":
-            tot = np.asarray(side.X.sum(axis=1)).ravel()
+            tot = np.asarray(side.X.sum(axis=1, dtype=np.float64)).ravel()
             ts = float(np.median(tot[tot > 0])) if np.any(tot > 0) else 1.0
         # normalise on the full row totals (all genes), then keep the common genes
-        totals = np.asarray(side.X.sum(axis=1)).ravel()
+        totals = np.asarray(side.X.sum(axis=1, dtype=np.float64)).ravel()
         scale = np.divide(ts, totals, out=np.zeros_like(totals, dtype=float), where=totals > 0)
         if sp.issparse(X):
             X = sp.csr_matrix(X, dtype=np.float64, copy=True)
