@@ -52,11 +52,13 @@ test-python: $(STAMP) r-deps
 
 test-r: $(R_STAMP)
 	Rscript -e 'res <- testthat::test_dir("r/tests/testthat", package = "simpert", load_package = "installed", reporter = "summary", stop_on_failure = TRUE)'
+	Rscript -e 'for (f in c("vignettes/r_package.Rmd", "r/vignettes/simpert.Rmd")) { out <- tempfile("vignette-"); dir.create(out); rmarkdown::render(f, output_dir = out, intermediates_dir = out, quiet = TRUE); cat("rendered", f, "\n"); unlink(out, recursive = TRUE) }'
 
 check-r: $(R_STAMP)
 	rm -rf .rcheck && mkdir -p .rcheck
-	cd .rcheck && R CMD build --no-build-vignettes ../r >/dev/null && \
-	  _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual simpert_*.tar.gz
+	cd .rcheck && R CMD build ../r >/dev/null && \
+	  _R_CHECK_FORCE_SUGGESTS_=false _R_CHECK_CRAN_INCOMING_REMOTE_=false _R_CHECK_CRAN_INCOMING_=false \
+	  _R_CHECK_FUTURE_FILE_TIMESTAMPS_=false R CMD check --as-cran --no-manual simpert_*.tar.gz
 
 figures: $(STAMP) r-deps
 	$(PY) -m paper_figures $(if $(FAST),--fast,) --jobs $(JOBS)

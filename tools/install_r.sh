@@ -5,11 +5,12 @@ set -euo pipefail
 
 R_DEBS="r-base-core r-base-dev r-bioc-deseq2 r-cran-testthat r-cran-mixsqp \
 r-cran-jsonlite r-cran-matrix r-bioc-summarizedexperiment r-cran-roxygen2 \
+r-bioc-singlecellexperiment r-cran-codetools \
 r-cran-knitr r-cran-rmarkdown libopenblas0-pthread pandoc"
 
 have_all() {
   command -v Rscript >/dev/null 2>&1 || return 1
-  Rscript -e 'for (p in c("DESeq2","testthat","mixsqp","jsonlite","Matrix","SummarizedExperiment")) if (!requireNamespace(p, quietly=TRUE)) quit(status=1)' \
+  Rscript -e 'for (p in c("DESeq2","testthat","mixsqp","jsonlite","Matrix","SummarizedExperiment","SingleCellExperiment","codetools","knitr","rmarkdown")) if (!requireNamespace(p, quietly=TRUE)) quit(status=1)' \
     >/dev/null 2>&1
 }
 
@@ -31,7 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "error: R is missing and this is not a Debian-like system (no apt-get)." >&2
-  echo "       Install R >= 4.2 with DESeq2, testthat, mixsqp, jsonlite, SummarizedExperiment." >&2
+  echo "       Install R >= 4.2 with DESeq2, testthat, mixsqp, jsonlite, SummarizedExperiment, SingleCellExperiment." >&2
   exit 2
 fi
 echo "Installing R from Debian's packages: $R_DEBS"
