@@ -225,6 +225,28 @@ def test_plain_anndata_matches_cell_eval2():
     assert pp["de_wilcoxon_lfc_nmae"].isna().any() and pp["de_wilcoxon_lfc_nmae"].notna().any()
 
 
+def test_anchors_on_plain_anndata_match_cell_eval2():
+    """Categorical labels whose category order is not sorted: the split follows it."""
+    from cell_eval2 import build_generic_baseline
+    from cell_eval2.anchor import compute_replicate_anchor
+
+    real, _ = _plain(seed=21, G=200, per=120, nctrl=300)
+    cfg = _config("target_gene", "non-targeting")
+    _, anchor = compute_replicate_anchor(real, config=cfg)
+    base = build_generic_baseline(real, config=cfg).agg
+    ours = vcc2026_anchors(real, pert_col="target_gene", control="non-targeting")
+    rep = anchor.to_pandas().set_index("metric")
+    bmean = base.filter(base["statistic"] == "mean").to_pandas().iloc[0]
+    for m in VCC2026_METRICS:
+        assert abs(ours.loc[m, "replicate"] - rep.loc[m, "replicate"]) <= TOL, m
+        assert abs(ours.loc[m, "baseline"] - bmean[m]) <= TOL, m
+    weak, _ = _plain(seed=21, G=200, per=50, nctrl=200)  # a half's summed effect size is negative
+    with pytest.raises(ValueError, match="summed sampling-corrected effect size"):
+        vcc2026_anchors(weak, pert_col="target_gene", control="non-targeting")
+    with pytest.raises(ValueError, match="sum of expr_distance_unbiased"):
+        compute_replicate_anchor(weak, config=cfg)
+
+
 def test_construct_labels_with_a_target_map_match_cell_eval2():
     real, pred = _plain(seed=11)
     for a in (real, pred):

@@ -504,12 +504,14 @@ def _de_metrics(de_r: _DE, de_p: _DE, rows_r, rows_p, targets, gene_order, opts)
 
 
 def _evaluate(real: _Cells, pred: _Cells, targets: np.ndarray, gene_names, opts, control_source="real",
-              de_real: _DE | None = None, real_stats=None) -> dict:
+              de_real: _DE | None = None, real_stats=None, strict: str | None = None) -> dict:
     """All six metrics of ``pred`` against ``real``; groups aligned by label.
 
     ``targets``: target gene column of each non-control group of ``real`` (in label
     order), -1 for none. Returns per-perturbation arrays, the expression components and the
-    aggregates."""
+    aggregates. With ``strict`` (a description of ``real``), a panel whose summed corrected
+    effect ``sum_p D_p`` is not positive raises, as cell-eval2's ``run._derived_value`` does;
+    otherwise ``expr_mse_unbiased_capped_norm`` is NaN then."""
     opts = _profile("vcc2026", None) if opts is None else opts
     ts = float(opts["profile_target_sum"])
     labels = real.labels
@@ -539,6 +541,9 @@ def _evaluate(real: _Cells, pred: _Cells, targets: np.ndarray, gene_names, opts,
     fin = np.isfinite(num) & np.isfinite(den)
     agg = {m: float(np.nanmean(out[m])) if np.any(~np.isnan(out[m])) else np.nan for m in _PER_PERT}
     dsum = float(den[fin].sum())
+    if strict is not None and not dsum > 0:
+        fail("real", f"a panel whose summed sampling-corrected effect size is positive ({strict}; "
+                     "expr_mse_unbiased_capped_norm divides by it)", f"sum of D_p = {dsum:.6g}")
     agg["expr_mse_unbiased_capped_norm"] = float(num[fin].sum()) / dsum if fin.any() and dsum > 0 else np.nan
     out["aggregate"] = agg
     out["perturbations"] = labels[non]
@@ -688,8 +693,10 @@ def vcc2026_metrics(pred, real, *, pert_col: str = "perturbation", control: str 
     Raises
     ------
     ValueError
-        On non-count input, mismatched labels or genes, a missing control, or a panel whose
-        labels resolve to no target gene (pass ``target_genes``).
+        On non-count input, mismatched labels or genes, a missing control, a panel whose
+        labels resolve to no target gene (pass ``target_genes``), or a real panel whose
+        summed corrected effect size ``sum_p D_p`` is not positive (cell-eval2 refuses
+        the ratio then).
 
     Notes
     -----
@@ -698,7 +705,7 @@ def vcc2026_metrics(pred, real, *, pert_col: str = "perturbation", control: str 
     the real control profile (``control_source: real``).
     """
     r, p, targets, genes, opts = _prepare(pred, real, pert_col, control, target_genes, layer, options)
-    return _result(_evaluate(r, p, targets, genes, opts, "real"))
+    return _result(_evaluate(r, p, targets, genes, opts, "real", strict="the real cells"))
 
 
 def _baseline_cells(r: _Cells, targets: np.ndarray, seed: int, exclude_target: bool) -> _Cells:
@@ -840,7 +847,8 @@ def vcc2026_anchors(real, *, pert_col: str = "perturbation", control: str = "con
     stats = (_bulk(sums_r, ts), _jackknife(r, sums_r, n_r, ts))
     de_full = _de(r, None, opts)
     base = _baseline_cells(r, targets, int(opts["baseline_seed"]), bool(opts["baseline_exclude_target"]))
-    b = _evaluate(r, base, targets, genes, opts, "real", de_real=de_full, real_stats=stats)["aggregate"]
+    b = _evaluate(r, base, targets, genes, opts, "real", de_real=de_full, real_stats=stats,
+                  strict="the real cells")["aggregate"]
     labels = real.obs[pert_col].reset_index(drop=True)
     seeds = [int(s) for s in np.random.SeedSequence(int(opts["anchor_base_seed"])).generate_state(
         int(opts["anchor_splits"]))]
@@ -855,7 +863,7 @@ def vcc2026_anchors(real, *, pert_col: str = "perturbation", control: str = "con
         ha, hb = r.subset(ia), r.subset(ib)
         if not np.any(ha.code == r.ctrl):
             fail("real", "a control group of at least 2 cells (the replicate splits it)", "fewer")
-        ev = _evaluate(ha, hb, targets, genes, opts, "pred")
+        ev = _evaluate(ha, hb, targets, genes, opts, "pred", strict=f"half A of the split with seed {seed}")
         out, (da, db) = ev["aggregate"], ev["de"]
         la = np.where(da.gate[None, :] & np.isfinite(da.lfc[non]), da.lfc[non], 0.0)
         lb = np.where(db.gate[None, :] & np.isfinite(db.lfc[non]), db.lfc[non], 0.0)
