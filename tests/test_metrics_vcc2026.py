@@ -7,7 +7,7 @@ every per-perturbation value (the five per-perturbation metrics and both compone
 ``expr_mse_unbiased_capped_norm``), every aggregate, both anchors and every score are
 compared with simpert's. Everything is float64 on both sides (the baseline prediction is
 stored as float32 by both, identically), so the bound is max |diff| <= 1e-9 throughout
-(measured: <= 5e-16). Undefined values (NaN in simpert, no row in cell-eval2) must
+(measured: <= 1e-15). Undefined values (NaN in simpert, no row in cell-eval2) must
 coincide.
 """
 
