@@ -79,3 +79,26 @@ def test_params_prints_every_field_and_rejects_unknown_ones():
     res = CliRunner().invoke(app, ["params", "sparse_strong", "--set", "bogus=1"])
     assert res.exit_code == 2 and "unknown parameter(s) 'bogus'" in res.stderr
     assert "n_replicates" in res.stderr
+
+
+def test_convert_between_h5ad_and_mtx_directory(screen_dir, tmp_path):
+    import anndata as ad
+    import numpy as np
+
+    from simpert.cli._mtx import read_mtx_dir
+
+    h5 = tmp_path / "screen.h5ad"
+    res = CliRunner().invoke(app, ["convert", str(screen_dir), str(h5)])
+    assert res.exit_code == 0, res.stderr
+    a = ad.read_h5ad(h5)
+    back = tmp_path / "back"
+    res = CliRunner().invoke(app, ["convert", str(h5), str(back)])
+    assert res.exit_code == 0, res.stderr
+    b = read_mtx_dir(back)
+    orig = read_mtx_dir(screen_dir)
+    assert a.shape == b.shape == orig.shape
+    assert np.array_equal(b.X.toarray(), orig.X.toarray())
+    assert list(b.obs["perturbation"].cat.categories) == list(orig.obs["perturbation"].cat.categories)
+    np.testing.assert_allclose(b.uns["simpert"]["truth"]["log2fc"], orig.uns["simpert"]["truth"]["log2fc"])
+    res = CliRunner().invoke(app, ["convert", str(screen_dir), str(tmp_path / "x.txt")])
+    assert res.exit_code == 2 and "must end in .h5ad" in res.stderr

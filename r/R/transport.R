@@ -335,11 +335,17 @@ obs_to_files <- function(obs) {
 #' unlink(dir, recursive = TRUE)
 #' @export
 write_screen_dir <- function(se, path, control = NULL, group = NULL) {
+  write_screen(se, path, control = control, group = group)
+}
+
+# The writer; `strict = FALSE` accepts a screen without control rows (predictions),
+# `integer = FALSE` values that are not counts (log-normalised profiles).
+write_screen <- function(se, path, control = NULL, group = NULL, strict = TRUE, integer = TRUE) {
   if (!methods::is(se, "SummarizedExperiment")) {
     stop("parameter 'se' must be a SummarizedExperiment; got ", class(se)[[1L]], call. = FALSE)
   }
   check_scalar(path, "path", "character")
-  prep <- screen_design(se, group = group, control = control)
+  prep <- screen_design(se, group = group, control = control, strict = strict)
   control <- prep$control
   md <- S4Vectors::metadata(se)
   obs <- flat_columns(SummarizedExperiment::colData(se))
@@ -352,8 +358,10 @@ write_screen_dir <- function(se, path, control = NULL, group = NULL) {
   counts <- SummarizedExperiment::assay(se, if ("counts" %in% an) "counts" else 1L, withDimnames = FALSE)
   if (!is.matrix(counts) && !methods::is(counts, "Matrix")) counts <- as.matrix(counts)
   vals <- if (methods::is(counts, "sparseMatrix")) methods::as(counts, "CsparseMatrix")@x else counts
-  if (!is.numeric(vals) && !is.logical(vals) || anyNA(vals) || any(vals < 0) || any(vals != round(vals))) {
-    stop("parameter 'se' must hold non-negative integer counts in its 'counts' assay", call. = FALSE)
+  if (!is.numeric(vals) && !is.logical(vals) || anyNA(vals) || any(vals < 0) ||
+      integer && any(vals != round(vals))) {
+    stop(sprintf("parameter 'se' must hold non-negative %s in its 'counts' assay",
+                 if (integer) "integer counts" else "finite values"), call. = FALSE)
   }
   dir.create(path, recursive = TRUE, showWarnings = FALSE)
   Matrix::writeMM(methods::as(methods::as(methods::as(counts, "CsparseMatrix"), "generalMatrix"),
@@ -399,7 +407,7 @@ write_screen_dir <- function(se, path, control = NULL, group = NULL) {
 }
 
 # The perturbation factor of a screen (control first) from `group`, and the control level.
-screen_design <- function(se, group = NULL, control = NULL) {
+screen_design <- function(se, group = NULL, control = NULL, strict = TRUE) {
   cd <- SummarizedExperiment::colData(se)
   if (is.null(group)) {
     if ("perturbation" %in% names(cd)) {
@@ -435,6 +443,10 @@ screen_design <- function(se, group = NULL, control = NULL) {
     }
   }
   check_scalar(control, "control", "character")
+  if (!strict) {
+    if (control %in% levels(g)) g <- stats::relevel(g, ref = control)
+    return(list(group = group, control = control, perturbation = g))
+  }
   if (!control %in% levels(g)) {
     stop(sprintf("parameter 'control' must be a level of colData(se)$%s (%s); got %s", group,
                  paste(utils::head(levels(g), 10L), collapse = ", "), sQuote(control)), call. = FALSE)

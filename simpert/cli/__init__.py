@@ -17,6 +17,7 @@ Commands::
     simpert figures [--fast]                  regenerate the paper figures (source checkout)
     simpert fit IN -o scenario.json           fit simulation parameters to a screen
     simpert serve                             run commands sent as JSON lines (persistent worker)
+    simpert convert IN OUT                    .h5ad file <-> MatrixMarket directory
 
 Bad input gives one ``error: ...`` line on stderr and exit status 2; ``SIMPERT_DEBUG=1``
 shows tracebacks.
@@ -535,9 +536,10 @@ def figures_cmd(
         raise typer.Exit(rc)
 
 
-from . import _fit, _serve  # noqa: E402  (commands defined in their own modules)
+from . import _fit, _mtx, _serve  # noqa: E402  (commands defined in their own modules)
 
 _fit.register(app, _STATE)
+_mtx.register(app)
 _serve.register(app)
 
 

@@ -368,3 +368,38 @@ def read_mtx_dir(path):
         uns["truth"] = _read_truth(path, truth_files)
     adata.uns["simpert"] = uns
     return adata
+
+
+def register(app) -> None:
+    """Add the ``convert`` command (.h5ad <-> MatrixMarket directory) to ``app``."""
+    import typer
+
+    from ._common import CLIError, user_errors
+
+    @app.command("convert")
+    @user_errors
+    def convert_cmd(
+        input: str = typer.Argument(..., help="A screen: .h5ad file or MatrixMarket directory."),
+        output: str = typer.Argument(..., help="Where to write it: a path ending in .h5ad, or a "
+                                     "directory (MatrixMarket)."),
+        force: bool = typer.Option(False, "--force", help="Replace an existing output directory "
+                                   "even if simpert did not write it."),
+    ):
+        """Convert a screen between an .h5ad file and a MatrixMarket directory (what R reads)."""
+        from .._io import check_output, write_h5ad_atomic
+        from ._inputs import read_screen
+
+        out = Path(output)
+        to_h5ad = out.suffix.lower() == ".h5ad"
+        if not to_h5ad and out.suffix:
+            raise CLIError(f"argument 'OUTPUT' must end in .h5ad or have no suffix (a directory); got {output!r}")
+        if to_h5ad:
+            check_output(out, name="argument 'OUTPUT'")
+        else:
+            check_output(out, kind="mtx", directory=True, name="argument 'OUTPUT'",
+                         force=force or (out.is_dir() and _is_written_by_simpert(out)))
+        adata = read_screen(input)
+        if to_h5ad:
+            write_h5ad_atomic(adata, out)
+        else:
+            write_mtx_dir(adata, out, force=force)
