@@ -167,8 +167,14 @@ def test_anchors_and_score(screens):
     agg = res.aggregate
     for m in ("pearson_delta", "mse"):
         u, b, r = agg.loc[m, ["value", "baseline", "replicate"]]
-        assert agg.loc[m, "score"] == pytest.approx((u - b) / (r - b))
+        better = r > b if agg.loc[m, "higher_is_better"] else r < b
+        if better:
+            assert agg.loc[m, "score"] == pytest.approx((u - b) / (r - b))
+        else:  # no scale: the replicate does not beat the mean response
+            assert np.isnan(agg.loc[m, "score"]) and "not better" in agg.loc[m, "score_note"]
         assert agg.loc[m, "ci_low"] <= u <= agg.loc[m, "ci_high"]
+    assert np.isfinite(agg.loc["pearson_delta", "score"])
+    assert np.isnan(agg.loc["mse", "score"])  # half of 40 cells: noisier than the mean response
     # the duplicate correlates better than the mean response does
     assert agg.loc["pearson_delta", "value"] > agg.loc["pearson_delta", "baseline"]
     assert set(res.per_perturbation["model"]) == {"prediction", "baseline", "replicate"}
@@ -281,10 +287,13 @@ def test_pred_without_control_uses_the_real_control(screens):
 def test_bootstrap_intervals_cover(metric, cells):
     """95% intervals over perturbations cover the population mean at 95% (within 2 MC SE).
 
-    The population mean is the metric's mean over 3,000 perturbations of the same scenario
-    (its own SE is below 1/10 of an interval's half-width)."""
+    The interval is conditional on the screen's genes: the estimand is the mean over
+    perturbations (effects, targets, cells) for fixed gene means and dispersions, so every
+    screen here shares them. The population mean is the metric's mean over 3,150
+    perturbations (its own SE is below 1/10 of an interval's half-width)."""
+    means = spt.sim.screen(n_genes=150, n_perturbations=1, rng=12345).var["base_mean"].to_numpy()
     params = dict(n_genes=150, n_control_cells=100, cells_per_perturbation=cells, p_effect=0.1,
-                  cell_count_dispersion=0.0)
+                  cell_count_dispersion=0.0, gene_means=tuple(means))
 
     def values(n, seed):
         real = spt.sim.screen(n_perturbations=n, rng=seed, **params)

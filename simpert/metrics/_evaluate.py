@@ -65,12 +65,17 @@ def profile_metrics(name: str) -> list[str]:
 # --------------------------------------------------------------------------- input handling
 
 
-def detect_input_type(X) -> str:
+def detect_input_type(X, *, name: str = "X", prediction: bool = False) -> str:
     """Whether a matrix holds counts or log-normalised values (cell-eval's rule, made strict).
 
     Parameters
     ----------
     X : ndarray or scipy.sparse matrix
+    name : str, default "X"
+        Name used in error messages.
+    prediction : bool, default False
+        A model's output: log-normalised values may then be negative (a regression model's
+        prediction need not respect the data's range); counts may not.
 
     Returns
     -------
@@ -82,28 +87,28 @@ def detect_input_type(X) -> str:
     Raises
     ------
     ValueError
-        Negative or non-finite values, or decimals above 20 (normalised but not
-        log-transformed, or some other scale): say ``input_type`` explicitly after
-        converting the data.
+        Non-finite values, negative counts (or negative values in observed data), or
+        decimals above 20 (normalised but not log-transformed, or some other scale).
     """
     data = X.data if sp.issparse(X) else np.asarray(X)
     if data.dtype.kind not in "biuf":
-        fail("X", "a numeric matrix", f"dtype {data.dtype}", exc=TypeError)
+        fail(name, "a numeric matrix", f"dtype {data.dtype}", exc=TypeError)
     if data.size == 0:
         return "counts"
     if data.dtype.kind == "f":
         if not np.all(np.isfinite(data)):
-            fail("X", "finite values (counts or log1p-normalised expression)",
+            fail(name, "finite values (counts or log1p-normalised expression)",
                  f"{int(np.sum(~np.isfinite(data)))} NaN or infinite values")
     lo = float(data.min())
-    if lo < 0:
-        fail("X", "non-negative values (counts or log1p-normalised expression)", f"minimum {lo:g}")
-    if data.dtype.kind in "biu" or np.all(data == np.round(data)):
+    integral = data.dtype.kind in "biu" or bool(np.all(data == np.round(data)))
+    if lo < 0 and (integral or not prediction):
+        fail(name, "non-negative values (counts or log1p-normalised expression)", f"minimum {lo:g}")
+    if integral:
         return "counts"
     hi = float(data.max())
     if hi > 20:
-        fail("X", "counts (integers) or log1p-normalised values (decimals up to about 14); values "
-                  "with decimals above 20 look normalised but not log-transformed",
+        fail(name, "counts (integers) or log1p-normalised values (decimals up to about 14); values "
+                   "with decimals above 20 look normalised but not log-transformed",
              f"maximum {hi:g}")
     return "lognorm"
 
@@ -148,7 +153,7 @@ def _side(adata, name, key, control, input_type, target_key, layer) -> _Side:
     genes = pd.Index(np.asarray(adata.var_names, dtype=str))
     if not genes.is_unique:
         fail(name, "unique gene names", f"{int(genes.duplicated().sum())} repeated names")
-    found = detect_input_type(X)
+    found = detect_input_type(X, name=name, prediction=name == "pred")
     if input_type is not None and input_type != found:
         fail("input_type", f"{found!r} for {name} (its values are "
                            f"{'integers' if found == 'counts' else 'decimals'})", input_type)
@@ -240,7 +245,9 @@ class EvaluationResult:
         One row per metric: ``value`` (u, the mean over perturbations), ``ci_low``,
         ``ci_high`` (bootstrap percentile interval), ``n`` (perturbations with a value),
         ``baseline`` (b), ``replicate`` (r), ``score`` ((u - b) / (r - b)), ``score_ci_low``,
-        ``score_ci_high``, ``higher_is_better``, ``ci_method``.
+        ``score_ci_high``, ``higher_is_better``, ``ci_method``, ``score_note`` (why a score is
+        undefined: e.g. a replicate anchor that is not better than the baseline, where
+        cell-eval2 too refuses to score).
     errors : list of dict
         Metrics that failed (model, metric, message); the others are kept.
     dropped : dict
@@ -273,6 +280,10 @@ class EvaluationResult:
                 notes.append(f"dropped {k}: {len(v)} ({', '.join(map(str, v[:5]))}{', ...' if len(v) > 5 else ''})")
         for e in self.errors:
             notes.append(f"failed: {e['metric']} on {e['model']}: {e['message']}")
+        if "score_note" in self.aggregate:
+            for m, note in self.aggregate["score_note"].items():
+                if note:
+                    notes.append(f"no score for {m}: {note}")
         return EvaluationSummary(table, notes)
 
     def results_table(self) -> pd.DataFrame:
@@ -612,7 +623,7 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
         u, b, r = (float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for v in (u_vals, b_vals, r_vals))
         lo = hi = s_lo = s_hi = np.nan
         method = "none"
-        s = (u - b) / (r - b) if np.isfinite([u, b, r]).all() and r != b else np.nan
+        s, note = _anchored(u, b, r, orient[m])
         if cell_means is not None and m in cell_means:
             boots = cell_means[m]
             a = (1 - ci) / 2
@@ -632,7 +643,7 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
                 s_lo, s_hi = float(np.nanquantile(sb, a)), float(np.nanquantile(sb, 1 - a))
         rows.append(dict(metric=m, value=u, ci_low=lo, ci_high=hi, n=int(np.isfinite(u_vals).sum()),
                          baseline=b, replicate=r, score=s, score_ci_low=s_lo, score_ci_high=s_hi,
-                         higher_is_better=orient[m], ci_method=method))
+                         higher_is_better=orient[m], ci_method=method, score_note=note))
     agg = pd.DataFrame(rows).set_index("metric")
     settings = dict(input_type=rs.kind, profile=profile, n_perturbations=len(test), n_genes=len(genes),
                     n_boot=n_boot, ci_level=ci, cell_bootstrap=cell_bootstrap, n_splits=n_splits,
@@ -641,6 +652,21 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
                     else "perturbations and cells", n_train=len(train_perts),
                     per_set_metrics=sorted(per_set))
     return EvaluationResult(per, agg, errors, dropped, settings)
+
+
+def _anchored(u: float, b: float, r: float, higher_is_better) -> tuple[float, str]:
+    """The score (u - b) / (r - b), or NaN with the reason it is undefined.
+
+    As cell-eval2 does, a replicate anchor that is not better than the baseline (by the
+    metric's orientation) leaves the scale without meaning, and no score is given.
+    """
+    if not np.isfinite([u, b, r]).all():
+        return np.nan, "an anchor or the value is undefined"
+    if higher_is_better is None:
+        return np.nan, "the metric has no orientation"
+    if (r <= b) if higher_is_better else (r >= b):
+        return np.nan, "the replicate anchor is not better than the baseline"
+    return (u - b) / (r - b), ""
 
 
 def _cell_bootstrap(prediction, rX, rlab, real_adata, split, ms, options, test, B, ss):
