@@ -8,7 +8,7 @@ metric separates good predictions from bad ones (:class:`CalibrationSummary`).
 
 from ._executors import EXECUTORS, run_tasks
 from ._pipeline import Pipeline
-from ._power import PowerResult, power, power_check, t_test_power
+from ._power import PowerResult, pilot_differences, power, power_check, sample_sizes, t_test_power
 from ._results import VERDICT_RULES, CalibrationResult, CalibrationSummary, MetricInfo
 from ._rmetric import RFunction, r_metric
 from ._run import LADDER_ALPHAS, STANDARD_PREDICTORS, MetricSpec, calibrate, with_options
@@ -20,6 +20,8 @@ __all__ = [
     "power_check",
     "PowerResult",
     "t_test_power",
+    "pilot_differences",
+    "sample_sizes",
     "calibrate",
     "CalibrationResult",
     "CalibrationSummary",

@@ -32,7 +32,7 @@ from .._validation import Integer, Interval, check, fail
 from ._pipeline import default_simulate
 from ._scenarios import Scenario, load_scenario
 
-__all__ = ["power", "power_check", "PowerResult", "t_test_power"]
+__all__ = ["power", "power_check", "PowerResult", "t_test_power", "pilot_differences", "sample_sizes"]
 
 
 def t_test_power(n: int, delta: float, sigma: float, alpha: float = 0.05) -> float:
@@ -114,23 +114,131 @@ def _scenario_with(sc: Scenario, **params) -> Scenario:
     return replace(sc, params=p)
 
 
-def _paired_values(sc, metric, predictors, n_test, n_train, seed_seq, options):
-    """Per-perturbation values of the two predictors on one simulated screen."""
+def _screen_values(sc, metrics, predictors, n_test, n_train, seed_seq, options) -> pd.DataFrame:
+    """Per-perturbation values of every predictor and metric on one simulated screen."""
     from simpert import metrics as sp_metrics
     from simpert import predict
 
-    adata = default_simulate(sc, rng=seed_seq.spawn(1)[0])
-    perts = [p for p in adata.obs["perturbation"].cat.categories if p != str(adata.uns["simpert"]["control"])]
-    g = np.random.default_rng(seed_seq.spawn(1)[0])
-    order = g.permutation(len(perts))
+    s_sim, s_split, s_make = seed_seq.spawn(3)
+    adata = default_simulate(sc, rng=s_sim)
+    control = str(adata.uns["simpert"]["control"])
+    perts = [p for p in adata.obs["perturbation"].cat.categories if p != control]
+    order = np.random.default_rng(s_split).permutation(len(perts))
     test = tuple(perts[i] for i in order[:n_test])
     train = tuple(perts[i] for i in order[n_test:n_test + n_train])
-    split = predict.Split(train=train, test=test, control=str(adata.uns["simpert"]["control"]))
-    needs_cells = bool(sp_metrics.get(metric).needs & {"cells", "de"}) if isinstance(metric, str) else False
-    preds = predict.make(adata, split, list(predictors), rng=seed_seq.spawn(1)[0], cells=needs_cells)
-    table = sp_metrics.score(preds, adata, split, metrics=[metric], options=options)
-    wide = table.pivot_table(index="perturbation", columns="predictor", values="value", aggfunc="first")
-    return wide[predictors[0]].to_numpy(dtype=float), wide[predictors[1]].to_numpy(dtype=float)
+    split = predict.Split(train=train, test=test, control=control)
+    needs_cells = any(bool(sp_metrics.get(m).needs & {"cells", "de"}) for m in metrics)
+    preds = predict.make(adata, split, list(predictors), rng=s_make, cells=needs_cells)
+    return sp_metrics.score(preds, adata, split, metrics=list(metrics), options=options)
+
+
+def pilot_differences(metrics, scenario, pairs, *, cells_per_perturbation=None, n_pilot: int = 5,
+                      n_pilot_test: int = 40, n_train: int = 40, options=None, rng=0) -> pd.DataFrame:
+    """Paired differences of predictor pairs on pilot simulations of a scenario.
+
+    Parameters
+    ----------
+    metrics : list of str
+        Registered metrics.
+    scenario : str, dict, Scenario or parameter object
+        A count-screen scenario.
+    pairs : list of (str, str)
+        Predictor pairs; the difference is first minus second.
+    cells_per_perturbation : float or list of float, optional
+        Settings (default: the scenario's).
+    n_pilot, n_pilot_test, n_train : int
+        Pilot screens per setting, their test and training perturbations.
+    options : mapping, optional
+        Metric options.
+    rng : seed, default 0
+
+    Returns
+    -------
+    DataFrame
+        Columns ``cells_per_perturbation``, ``pilot``, ``pair`` ("a - b"), ``metric``,
+        ``perturbation``, ``d``.
+    """
+    from simpert import metrics as sp_metrics
+
+    for m in metrics:
+        if not isinstance(m, str):
+            fail("metric", "a registered metric name", m, exc=TypeError)
+        sp_metrics.get(m)
+    for pair in pairs:
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
+                and pair[0] != pair[1]):
+            fail("predictors", "two different predictor names", pair)
+    check("n_pilot", n_pilot, Integer(1))
+    check("n_pilot_test", n_pilot_test, Integer(3))
+    check("n_train", n_train, Integer(1))
+    sc = load_scenario(scenario)
+    if sc.kind != "screen":
+        fail("scenario", "a count screen scenario (kind 'screen')", sc.kind)
+    cells = [None] if cells_per_perturbation is None else (
+        [cells_per_perturbation] if np.isscalar(cells_per_perturbation) else list(cells_per_perturbation))
+    for c in cells:
+        check("cells_per_perturbation", c, Interval(0, None, "neither", allow_none=True))
+    predictors = sorted({p for pair in pairs for p in pair})
+    frames = []
+    for c, ss in zip(cells, as_seed_sequence(rng).spawn(len(cells))):
+        sc_c = _scenario_with(sc, n_perturbations=n_pilot_test + n_train, cells_per_perturbation=c)
+        setting = float(c if c is not None else sc.params_dict().get("cells_per_perturbation", 100.0))
+        for k, child in enumerate(ss.spawn(n_pilot)):
+            t = _screen_values(sc_c, metrics, predictors, n_pilot_test, n_train, child, options)
+            wide = t.pivot_table(index=["metric", "perturbation"], columns="predictor", values="value",
+                                 aggfunc="first").reset_index()
+            for a, b in pairs:
+                frames.append(pd.DataFrame({"cells_per_perturbation": setting, "pilot": k, "pair": f"{a} - {b}",
+                                            "metric": wide["metric"], "perturbation": wide["perturbation"],
+                                            "d": wide[a].to_numpy(dtype=float) - wide[b].to_numpy(dtype=float)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def sample_sizes(differences: pd.DataFrame, *, alpha: float = 0.05, target: float = 0.8,
+                 n_resamples: int = 4000, rng=0) -> pd.DataFrame:
+    """Test perturbations needed per setting, pair and metric, from pilot differences.
+
+    Parameters
+    ----------
+    differences : DataFrame
+        As returned by :func:`pilot_differences`.
+    alpha, target : float
+        Test level and power to reach.
+    n_resamples : int, default 4000
+        Resampled t-tests per candidate ``n``.
+    rng : seed, default 0
+
+    Returns
+    -------
+    DataFrame
+        One row per (cells_per_perturbation, pair, metric): ``delta``, ``sigma``,
+        ``effect_size``, ``n_required`` (resampling), ``n_t`` (noncentral t), ``n_normal``,
+        ``n_pilot_pairs``.
+    """
+    check("alpha", alpha, Interval(0, 1, "neither"))
+    check("power", target, Interval(0, 1, "neither"))
+    check("n_resamples", n_resamples, Integer(100))
+    rows = []
+    keys = ["cells_per_perturbation", "pair", "metric"]
+    groups = list(differences.groupby(keys, sort=False))
+    for (c, pair, m), g in groups:
+        pilots, ds, sds = [], [], []
+        for _, gp in g.groupby("pilot"):
+            d = gp["d"].to_numpy(dtype=float)
+            d = d[np.isfinite(d)]
+            if d.size >= 2:
+                pilots.append(d)
+                ds.append(d.mean())
+                sds.append(d.var(ddof=1))
+        delta = float(np.mean(ds)) if ds else np.nan
+        sigma = float(np.sqrt(np.mean(sds))) if sds else np.nan
+        n_t, n_norm = _n_required(delta, sigma, alpha, target)
+        n_req = _n_resampled(pilots, alpha, target, n_resamples, np.random.SeedSequence(
+            as_seed_sequence(rng).entropy, spawn_key=(len(rows),)))
+        rows.append(dict(cells_per_perturbation=c, pair=pair, metric=m, delta=delta, sigma=sigma,
+                         effect_size=delta / sigma if sigma else np.nan, n_required=n_req, n_t=n_t,
+                         n_normal=n_norm, n_pilot_pairs=int(sum(p.size for p in pilots))))
+    return pd.DataFrame(rows)
 
 
 @dataclass
@@ -223,42 +331,16 @@ def power(metric: str, scenario, *, predictors=("technical_duplicate", "mean"), 
     PowerResult
     """
     _check_common(metric, predictors, alpha, target)
-    check("n_pilot", n_pilot, Integer(1))
-    check("n_pilot_test", n_pilot_test, Integer(3))
     check("n_resamples", n_resamples, Integer(100))
-    check("n_train", n_train, Integer(1))
     sc = load_scenario(scenario)
-    if sc.kind != "screen":
-        fail("scenario", "a count screen scenario (kind 'screen')", sc.kind)
-    cells = cells_per_perturbation
-    if cells is None:
-        cells = [None]
-    elif np.isscalar(cells):
-        cells = [cells]
-    for c in cells:
-        check("cells_per_perturbation", c, Interval(0, None, "neither", allow_none=True))
     root = as_seed_sequence(rng)
-    rows = []
-    for c, ss in zip(cells, root.spawn(len(cells))):
-        sc_c = _scenario_with(sc, n_perturbations=n_pilot_test + n_train, cells_per_perturbation=c)
-        ds, sds, pilots = [], [], []
-        s_pilot, s_resample = ss.spawn(2)
-        for child in s_pilot.spawn(n_pilot):
-            a, b = _paired_values(sc_c, metric, tuple(predictors), n_pilot_test, n_train, child, options)
-            d = (a - b)[np.isfinite(a) & np.isfinite(b)]
-            if d.size >= 2:
-                ds.append(d.mean())
-                sds.append(d.var(ddof=1))
-                pilots.append(d)
-        delta = float(np.mean(ds)) if ds else np.nan
-        sigma = float(np.sqrt(np.mean(sds))) if sds else np.nan
-        n_t, n_norm = _n_required(delta, sigma, alpha, target)
-        n_req = _n_resampled(pilots, alpha, target, n_resamples, s_resample)
-        setting = c if c is not None else sc.params_dict().get("cells_per_perturbation", 100.0)
-        rows.append(dict(cells_per_perturbation=float(setting), delta=delta, sigma=sigma,
-                         effect_size=delta / sigma if sigma else np.nan, n_required=n_req, n_t=n_t, n_normal=n_norm,
-                         n_pilot_pairs=n_pilot * n_pilot_test))
-    return PowerResult(pd.DataFrame(rows), metric, tuple(predictors), alpha, target, sc)
+    s_pilot, s_resample = root.spawn(2)
+    diffs = pilot_differences([metric], sc, [tuple(predictors)], cells_per_perturbation=cells_per_perturbation,
+                              n_pilot=n_pilot, n_pilot_test=n_pilot_test, n_train=n_train, options=options,
+                              rng=s_pilot)
+    table = sample_sizes(diffs, alpha=alpha, target=target, n_resamples=n_resamples, rng=s_resample)
+    table = table.drop(columns=["pair", "metric"]).reset_index(drop=True)
+    return PowerResult(table, metric, tuple(predictors), alpha, target, sc)
 
 
 def power_check(metric: str, scenario, n: int, *, predictors=("technical_duplicate", "mean"),
@@ -291,7 +373,9 @@ def power_check(metric: str, scenario, n: int, *, predictors=("technical_duplica
     hits = 0
     total = 0
     for child in as_seed_sequence(rng).spawn(n_sim):
-        a, b = _paired_values(sc_n, metric, tuple(predictors), n, n_train, child, options)
+        t = _screen_values(sc_n, [metric], tuple(predictors), n, n_train, child, options)
+        wide = t.pivot_table(index="perturbation", columns="predictor", values="value", aggfunc="first")
+        a, b = wide[predictors[0]].to_numpy(dtype=float), wide[predictors[1]].to_numpy(dtype=float)
         d = (a - b)[np.isfinite(a) & np.isfinite(b)]
         if d.size < 2:
             continue
