@@ -118,9 +118,11 @@ def test_stdio_server_process_survives_failures_and_keeps_stdout_clean(tmp_path)
             proc.wait()
 
 
-def test_socket_server_needs_the_token_and_stops_at_end_of_connection(tmp_path):
+def test_socket_server_needs_the_token_serves_successive_connections_and_watches_its_parent(tmp_path):
     port_file = tmp_path / "port"
-    proc = subprocess.Popen([*_simpert(), "serve", "--port", "0", "--port-file", str(port_file)],
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    proc = subprocess.Popen([*_simpert(), "serve", "--port", "0", "--port-file", str(port_file),
+                             "--parent-pid", str(parent.pid)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         for _ in range(600):
@@ -139,11 +141,21 @@ def test_socket_server_needs_the_token_and_stops_at_end_of_connection(tmp_path):
             r = json.loads(f.readline())
             assert r["exit_code"] == 0 and "sparse_strong" in r["stdout"]
             f.close()
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=60) as s:
+            f = s.makefile("rw", encoding="utf-8", newline="\n")
+            f.write(json.dumps({"op": "ping", "id": 3, "token": token}) + "\n")
+            f.flush()
+            assert json.loads(f.readline())["id"] == 3
+            f.close()
+        assert proc.poll() is None
+        parent.kill()
+        parent.wait()
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        for p in (proc, parent):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
 
 def test_serve_option_errors():
@@ -155,3 +167,11 @@ def test_serve_option_errors():
     assert res.exit_code == 2 and "--port-file" in res.stderr
     res = CliRunner().invoke(app, ["serve", "--idle-timeout", "3"])
     assert res.exit_code == 2 and "need '--port'" in res.stderr
+
+
+def test_socket_server_stops_when_idle(tmp_path):
+    from simpert.cli._serve import serve_socket
+
+    t0 = time.perf_counter()
+    assert serve_socket(0, str(tmp_path / "port"), idle_timeout=0.3, poll=0.1) == 0
+    assert time.perf_counter() - t0 < 10

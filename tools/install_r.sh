@@ -6,7 +6,7 @@ set -euo pipefail
 R_DEBS="r-base-core r-base-dev r-bioc-deseq2 r-cran-testthat r-cran-mixsqp \
 r-cran-jsonlite r-cran-matrix r-bioc-summarizedexperiment r-cran-roxygen2 \
 r-bioc-singlecellexperiment r-cran-codetools \
-r-cran-knitr r-cran-rmarkdown libopenblas0-pthread pandoc"
+r-cran-knitr r-cran-rmarkdown libopenblas0-pthread pandoc qpdf"
 
 have_all() {
   command -v Rscript >/dev/null 2>&1 || return 1

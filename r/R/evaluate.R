@@ -8,8 +8,9 @@
 #'
 #' @param pred The predictions: a `SummarizedExperiment` or `SingleCellExperiment`
 #'   (cells or one column per perturbation; counts or log-normalised values in its
-#'   first assay), or a numeric matrix genes x perturbations of log-normalised profiles
-#'   whose column names are the perturbations.
+#'   first assay), or a numeric matrix genes x perturbations of profiles whose column
+#'   names are the perturbations. Its values must be of the same kind as `real`'s
+#'   (counts, or log-normalised values).
 #' @param real The observed screen: a `SingleCellExperiment` (or
 #'   `SummarizedExperiment`) of cells with integer counts.
 #' @param metrics Registered metric names (see [metrics()]); `NULL` when `profile` is

@@ -4,11 +4,10 @@
 .worker <- new.env(parent = emptyenv())
 
 worker_reset <- function() {
-  if (!is.null(.worker$con)) try(close(.worker$con), silent = TRUE)
-  .worker$con <- NULL
+  .worker$port <- NULL
   .worker$pid <- NULL
   .worker$token <- NULL
-  .worker$owner <- NULL
+  .worker$version <- NULL
   .worker$started <- NULL
   invisible(NULL)
 }
@@ -19,17 +18,18 @@ worker_enabled <- function() {
 }
 
 worker_alive <- function() {
-  !is.null(.worker$con) && identical(.worker$owner, Sys.getpid())
+  !is.null(.worker$port)
 }
 
-# Start `simpert serve --port 0`; return TRUE when connected.
+# Start `simpert serve --port 0`, watching this session's process; TRUE when it answers.
 worker_start <- function() {
   worker_reset()
   cmd <- tryCatch(simpert_cli(), error = function(e) NULL)
   if (is.null(cmd)) return(FALSE)
   port_file <- tempfile("simpert-worker-", fileext = ".port")
   log_file <- tempfile("simpert-worker-", fileext = ".log")
-  args <- c(cmd[-1L], "serve", "--port", "0", "--port-file", port_file)
+  args <- c(cmd[-1L], "serve", "--port", "0", "--port-file", port_file,
+            "--parent-pid", Sys.getpid())
   ok <- tryCatch({
     system2(cmd[[1L]], shQuote(args), stdout = log_file, stderr = log_file, wait = FALSE)
     TRUE
@@ -40,14 +40,8 @@ worker_start <- function() {
   if (!file.exists(port_file)) return(FALSE)
   info <- strsplit(readLines(port_file, warn = FALSE)[[1L]], " ", fixed = TRUE)[[1L]]
   unlink(port_file)
-  con <- tryCatch(
-    suppressWarnings(socketConnection("127.0.0.1", port = as.integer(info[[1L]]), blocking = TRUE,
-                                      open = "r+b", timeout = 60 * 60 * 24 * 30)),
-    error = function(e) NULL)
-  if (is.null(con)) return(FALSE)
-  .worker$con <- con
+  .worker$port <- as.integer(info[[1L]])
   .worker$token <- info[[2L]]
-  .worker$owner <- Sys.getpid()
   .worker$log <- log_file
   reply <- worker_request(list(op = "ping"))
   if (is.null(reply)) return(FALSE)
@@ -57,17 +51,27 @@ worker_start <- function() {
   TRUE
 }
 
-# Send one request; return the reply (a list), or NULL when the worker is gone.
+# Send one request over a fresh connection (closed before returning, so the session
+# holds no connection between calls); return the reply, or NULL when the worker is gone.
 worker_request <- function(req) {
   if (!worker_alive()) return(NULL)
   .worker$id <- (if (is.null(.worker$id)) 0L else .worker$id) + 1L
   req$id <- .worker$id
   req$token <- .worker$token
   line <- jsonlite::toJSON(req, auto_unbox = TRUE, null = "null")
+  con <- tryCatch(
+    suppressWarnings(socketConnection("127.0.0.1", port = .worker$port, blocking = TRUE,
+                                      open = "r+b", timeout = 60 * 60 * 24 * 30)),
+    error = function(e) NULL)
+  if (is.null(con)) {
+    worker_reset()
+    return(NULL)
+  }
+  on.exit(close(con), add = TRUE)
   reply <- tryCatch({
-    writeLines(line, .worker$con, useBytes = TRUE)
-    flush(.worker$con)
-    readLines(.worker$con, n = 1L, warn = FALSE, encoding = "UTF-8")
+    writeLines(line, con, useBytes = TRUE)
+    flush(con)
+    readLines(con, n = 1L, warn = FALSE, encoding = "UTF-8")
   }, error = function(e) character())
   if (length(reply) != 1L) {
     worker_reset()
@@ -111,8 +115,10 @@ split_lines <- function(x) {
 #'
 #' Calls into Python go to one `simpert serve` process kept alive for the R session
 #' (started on first use and closed when the session ends), so that repeated calls pay
-#' the work and not Python's start-up of about 3 s. If the worker cannot start or
-#' dies, each call falls back to running the `simpert` command once.
+#' the work and not Python's start-up of about 3 s. Each call connects to it over a
+#' loopback socket and closes the connection when answered. If the worker cannot start
+#' or dies, the call falls back to running the `simpert` command once; the next call
+#' starts a new worker.
 #' `options(simpert.worker = FALSE)` (or the environment variable `SIMPERT_WORKER=0`)
 #' turns the worker off.
 #'

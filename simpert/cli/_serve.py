@@ -15,10 +15,12 @@ reply
 
 The transport is standard input and output (the default), or a TCP socket on the loopback
 interface (``--port``; the port and a random token are written to ``--port-file``, and
-every request must carry ``"token"``). A request that fails, even with an internal error,
-gets a reply with a non-zero exit code; the server keeps serving. It stops on
-``shutdown``, at the end of its input (the client closed the pipe or the socket, as when
-its session ends) or after ``--idle-timeout`` seconds without a request.
+every request must carry ``"token"``; a client connects for each call, so it holds no
+connection between calls). A request that fails, even with an internal error, gets a
+reply with a non-zero exit code; the server keeps serving. It stops on ``shutdown``, at
+the end of its standard input (the client closed the pipe, as when its session ends),
+when the process ``--parent-pid`` ends, or after ``--idle-timeout`` seconds without a
+request.
 """
 
 from __future__ import annotations
@@ -203,9 +205,23 @@ def serve_stdio() -> int:
     return serve_stream(reader, writer)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def serve_socket(port: int, port_file: str, *, idle_timeout: float | None = None,
-                 accept_timeout: float = 120.0) -> int:
-    """Serve one client over a loopback TCP socket.
+                 parent_pid: int | None = None, poll: float = 1.0) -> int:
+    """Serve clients over a loopback TCP socket, one connection at a time.
+
+    A client connects, sends one or more request lines, reads the replies and closes the
+    connection; the server then waits for the next connection. So a client keeps no
+    connection open between calls.
 
     Parameters
     ----------
@@ -213,11 +229,13 @@ def serve_socket(port: int, port_file: str, *, idle_timeout: float | None = None
         Port to listen on (0: any free port).
     port_file : str
         File that receives ``"<port> <token>"`` once the server listens (readable by its
-        owner only); the client reads it, connects and sends the token with each request.
+        owner only); clients read it and send the token with each request.
     idle_timeout : float, optional
         Stop after this many seconds without a request.
-    accept_timeout : float, default 120
-        Stop if no client connects within this many seconds.
+    parent_pid : int, optional
+        Stop when this process (the client's session) no longer exists.
+    poll : float, default 1.0
+        Seconds between checks of ``parent_pid`` and ``idle_timeout``.
 
     Returns
     -------
@@ -225,27 +243,50 @@ def serve_socket(port: int, port_file: str, *, idle_timeout: float | None = None
         The number of requests answered.
     """
     token = secrets.token_hex(16)
+    n = 0
+    last = time.monotonic()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as srv:
         srv.bind(("127.0.0.1", int(port)))
-        srv.listen(1)
-        srv.settimeout(accept_timeout)
+        srv.listen(8)
+        srv.settimeout(poll)
         tmp = f"{port_file}.tmp{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(f"{srv.getsockname()[1]} {token}\n")
         os.replace(tmp, port_file)
-        try:
-            conn, _ = srv.accept()
-        except socket.timeout:
-            return 0
-    with conn:
-        conn.settimeout(idle_timeout)
-        reader = conn.makefile("r", encoding="utf-8", newline="\n")
-        writer = conn.makefile("w", encoding="utf-8", newline="\n")
-        try:
-            return serve_stream(reader, writer, token=token)
-        except (socket.timeout, ConnectionError, OSError):
-            return 0
+        while True:
+            if parent_pid is not None and not _alive(parent_pid):
+                return n
+            if idle_timeout is not None and time.monotonic() - last > idle_timeout:
+                return n
+            try:
+                conn, _ = srv.accept()
+            except socket.timeout:
+                continue
+            stop = False
+            with conn:
+                conn.settimeout(None)
+                reader = conn.makefile("r", encoding="utf-8", newline="\n")
+                writer = conn.makefile("w", encoding="utf-8", newline="\n")
+                try:
+                    for line in reader:
+                        if not line.strip():
+                            continue
+                        reply, stop = handle_request(line, token=token)
+                        writer.write(json.dumps(reply) + "\n")
+                        writer.flush()
+                        n += 1
+                        last = time.monotonic()
+                        if stop:
+                            break
+                except (ConnectionError, OSError):
+                    pass
+                finally:
+                    for f in (reader, writer):
+                        with contextlib.suppress(OSError):
+                            f.close()
+            if stop:
+                return n
 
 
 def register(app) -> None:
@@ -263,13 +304,16 @@ def register(app) -> None:
         idle_timeout: Optional[float] = typer.Option(None, "--idle-timeout", min=0.0, help="With "
                                                      "--port: stop after this many seconds without "
                                                      "a request."),
+        parent_pid: Optional[int] = typer.Option(None, "--parent-pid", min=1, help="With --port: "
+                                                 "stop when this process (the client's session) "
+                                                 "ends."),
     ):
         """Run simpert commands sent one JSON request per line (a persistent worker for the R package)."""
         if port is None:
-            if port_file is not None or idle_timeout is not None:
-                raise CLIError("options '--port-file' and '--idle-timeout' need '--port'")
+            if port_file is not None or idle_timeout is not None or parent_pid is not None:
+                raise CLIError("options '--port-file', '--idle-timeout' and '--parent-pid' need '--port'")
             serve_stdio()
             return
         if port_file is None:
             raise CLIError("option '--port' needs '--port-file' (where the port and token are written)")
-        serve_socket(port, str(port_file), idle_timeout=idle_timeout)
+        serve_socket(port, str(port_file), idle_timeout=idle_timeout, parent_pid=parent_pid)

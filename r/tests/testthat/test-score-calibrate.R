@@ -40,7 +40,7 @@ test_that("metrics() lists the registered metrics; the documented names exist", 
   text <- paste(unlist(lapply(rd, as.character)), collapse = " ")
   quoted <- unique(regmatches(text, gregexpr("\"[a-z][a-z0-9_]+\"", text))[[1L]])
   named <- gsub("\"", "", quoted)
-  looks_like_metric <- grepl("^(pds|pearson|mse|mae|r2|overlap|precision|de_|discrimination|systema|pereggrn)", named)
+  looks_like_metric <- grepl("^(pds|pearson|mse|mae|r2|overlap|precision|de_|discrimination|systema_|pereggrn_)", named)
   expect_true(all(named[looks_like_metric] %in% m$name), info = paste(named[looks_like_metric], collapse = ","))
 })
 

@@ -50,3 +50,24 @@ test_that("repeated small calls are fast with the worker", {
   message(sprintf("10 simulate_screen() calls with the worker: %.2f s", t))
   expect_lt(t, 15)
 })
+
+test_that("the worker closes with the R session", {
+  need_cli()
+  skip_if_not(dir.exists("/proc/self"), "needs /proc to see processes")
+  rscript <- file.path(R.home("bin"), "Rscript")
+  out <- system2(rscript, c("-e", shQuote(paste0(
+    "suppressMessages(library(simpert)); options(simpert.cli = ", deparse(simpert_cli()), "); ",
+    "invisible(simpert_worker('start')); cat(simpert_worker()$pid)"))), stdout = TRUE)
+  pid <- as.integer(utils::tail(out, 1L))
+  expect_false(is.na(pid))
+  gone <- FALSE
+  for (i in 1:100) {
+    if (!dir.exists(file.path("/proc", pid)) ||
+        any(grepl("^State:\\s+Z", tryCatch(readLines(file.path("/proc", pid, "status")), error = function(e) "State: Z")))) {
+      gone <- TRUE
+      break
+    }
+    Sys.sleep(0.1)
+  }
+  expect_true(gone)
+})
