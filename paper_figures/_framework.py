@@ -42,6 +42,7 @@ FIGURES = (
     "fig7_weights",
     "fig8_de_shrinkage",
     "fig9_difficulty",
+    "fig11_power",
 )
 SEED = 20251121
 _PACKAGES = ("simpert", "numpy", "scipy", "pandas", "anndata", "matplotlib", "cell-eval", "pydeseq2")
