@@ -700,8 +700,13 @@ def _evaluate_vcc2026(pred, real, *, control, key, target_key, layer, options, n
         t = real.obs[[key, target_key]].astype(str).drop_duplicates(key)
         tg = {a: b for a, b in zip(t[key], t[target_key]) if a != control}
     res = vcc2026_metrics(pred, real, pert_col=key, control=control, target_genes=tg, layer=layer, options=options)
-    anc = vcc2026_anchors(real, pert_col=key, control=control, target_genes=tg, layer=layer,
-                          options=options) if anchors else None
+    anc, errors = None, []
+    if anchors:
+        try:
+            anc = vcc2026_anchors(real, pert_col=key, control=control, target_genes=tg, layer=layer,
+                                  options=options)
+        except ValueError as err:  # a panel cell-eval2 refuses to anchor: values and intervals stay
+            errors.append({"model": "anchors", "metric": "vcc2026", "message": str(err)})
     pp = res.per_perturbation
     perts = list(pp.index)
     comp = ["expr_mse_unbiased_capped", "expr_distance_unbiased"]
@@ -739,7 +744,9 @@ def _evaluate_vcc2026(pred, real, *, control, key, target_key, layer, options, n
                     per_set_metrics=["expr_mse_unbiased_capped_norm"],
                     avg_score=float(agg["score"].mean()) if anchors else np.nan)
     per = long[["model", "perturbation", "metric", "value"]]
-    return EvaluationResult(per, agg, [], {}, settings)
+    if errors:
+        warnings.warn(f"evaluate: no vcc2026 anchors: {errors[0]['message']}", UserWarning, stacklevel=3)
+    return EvaluationResult(per, agg, errors, {}, settings)
 
 
 # --------------------------------------------------------------------------- compare
