@@ -316,3 +316,71 @@ def test_bootstrap_intervals_cover(metric, cells):
     cover = hits / R
     se = np.sqrt(0.95 * 0.05 / R)
     assert abs(cover - 0.95) <= 2 * se + 0.005, cover
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_evaluate_and_compare(screens, tmp_path):
+    from typer.testing import CliRunner
+
+    from simpert.cli import app
+
+    real, dup = screens
+    _plain(real).write_h5ad(tmp_path / "real.h5ad")
+    _plain(dup, reverse_genes=True).write_h5ad(tmp_path / "pred.h5ad")
+    out = tmp_path / "eval"
+    args = ["-q", "evaluate", "--pred", str(tmp_path / "pred.h5ad"), "--real", str(tmp_path / "real.h5ad"),
+            "--control", "non-targeting", "--perturbation-key", "gene_target", "-m", "pearson_delta", "-m", "mse",
+            "--n-boot", "100", "-o", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    results = pd.read_csv(out / "results.csv")
+    assert list(results.columns) == ["perturbation", "metric", "value"] and len(results) == 2 * 10
+    agg = pd.read_csv(out / "agg_results.csv")
+    assert list(agg["statistic"]) == ["count", "null_count", "mean", "std", "min", "max", "median"]
+    assert list(agg.columns) == ["statistic", "mse", "pearson_delta"]
+    direct = evaluate(_plain(dup), _plain(real), control="non-targeting", perturbation_key="gene_target",
+                      metrics=["pearson_delta", "mse"], n_boot=100, rng=0)
+    intervals = pd.read_csv(out / "intervals.csv").set_index("metric")
+    np.testing.assert_allclose(intervals["value"].to_numpy(), direct.aggregate["value"].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(agg.set_index("statistic").loc["mean", ["pearson_delta", "mse"]].to_numpy(dtype=float),
+                               direct.aggregate.loc[["pearson_delta", "mse"], "value"].to_numpy(), rtol=1e-12)
+    # a second run into the same directory replaces it; a user's directory is refused
+    assert CliRunner().invoke(app, args).exit_code == 0
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("x")
+    bad = CliRunner().invoke(app, args[:-1] + [str(mine)])
+    assert bad.exit_code == 2 and (mine / "keep.txt").exists()
+    cmp = CliRunner().invoke(app, ["-q", "compare", "--pred-a", str(tmp_path / "pred.h5ad"), "--pred-b",
+                                   str(tmp_path / "pred.h5ad"), "--real", str(tmp_path / "real.h5ad"),
+                                   "--control", "non-targeting", "--pert-col", "gene_target", "-m", "mse",
+                                   "-o", str(tmp_path / "cmp.csv")])
+    assert cmp.exit_code == 0, cmp.output
+    t = pd.read_csv(tmp_path / "cmp.csv")
+    assert t.loc[0, "difference"] == 0 and t.loc[0, "better"] == "tie"
+
+
+@pytest.mark.parametrize("extra,text", [
+    ([], "exactly one of --profile and --metric"),
+    (["--profile", "nope", "-m", "mse"], "exactly one"),
+    (["--profile", "nope"], "'profile'"),
+    (["-m", "nope"], "metric 'nope'"),
+    (["-m", "mse", "--control", "ctl"], "'control'"),
+])
+def test_cli_evaluate_bad_input(screens, tmp_path, extra, text):
+    from typer.testing import CliRunner
+
+    from simpert.cli import app
+
+    real, dup = screens
+    _plain(real).write_h5ad(tmp_path / "real.h5ad")
+    _plain(dup).write_h5ad(tmp_path / "pred.h5ad")
+    control = [] if "--control" in extra else ["--control", "non-targeting"]
+    res = CliRunner().invoke(app, ["evaluate", "--pred", str(tmp_path / "pred.h5ad"), "--real",
+                                   str(tmp_path / "real.h5ad"), "--pert-col", "gene_target", *control,
+                                   "-o", str(tmp_path / "out"), *extra])
+    assert res.exit_code == 2, res.output
+    assert text in res.output
+    assert not (tmp_path / "out").exists()
