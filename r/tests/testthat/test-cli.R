@@ -43,3 +43,17 @@ test_that("scenarios() lists the shipped scenarios", {
   expect_true(all(c("name", "kind", "description") %in% names(sc)))
   expect_true(all(c("noise_only", "sparse_strong") %in% sc$name))
 })
+
+test_that("every exported function has an example, and none is hidden from R CMD check", {
+  rd <- tools::Rd_db("simpert")
+  text <- vapply(rd, function(x) paste(as.character(x), collapse = ""), character(1))
+  expect_false(any(grepl("\\\\dontrun", text)), info = paste(names(rd)[grepl("\\\\dontrun", text)], collapse = ", "))
+  exported <- getNamespaceExports("simpert")
+  has_example <- unlist(lapply(rd, function(x) {
+    tags <- vapply(x, function(e) attr(e, "Rd_tag"), character(1))
+    if (!"\\examples" %in% tags) return(character())
+    al <- x[tags == "\\alias"]
+    vapply(al, function(a) paste(as.character(a), collapse = ""), character(1))
+  }))
+  expect_true(all(exported %in% has_example), info = paste(setdiff(exported, has_example), collapse = ", "))
+})
