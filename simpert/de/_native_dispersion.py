@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._native_nbloglik import log_posterior, log_posterior_derivs
+from ._native_nbloglik import count_table, log_posterior, log_posterior_derivs
 
 __all__ = ["armijo_max_log_alpha", "newton_max_log_alpha", "grid_max_log_alpha", "genewise_dispersion", "map_dispersion",
            "rough_moments_init"]
@@ -144,13 +144,14 @@ def grid_max_log_alpha(y, mu, starts, max_disp, prior_mean=None, prior_var=None,
         The best ``a`` of the fine grid.
     """
     n = y.shape[0]
+    tab = count_table(y)
     grid = np.linspace(np.log(1e-8), np.log(max_disp), 20)
     delta = grid[1] - grid[0]
 
     def best(points):  # points: (n, 20)
         lps = np.empty_like(points)
         for t in range(points.shape[1]):
-            lps[:, t] = log_posterior(y, mu, starts, points[:, t], prior_mean, prior_var, r_det=r_det)
+            lps[:, t] = log_posterior(y, mu, starts, points[:, t], prior_mean, prior_var, r_det=r_det, table=tab)
         return points[np.arange(n), np.argmax(lps, axis=1)]
 
     coarse = best(np.broadcast_to(grid, (n, 20)).copy())
@@ -205,7 +206,7 @@ def armijo_max_log_alpha(y, mu, starts, a0, prior_mean=None, prior_var=None, *, 
     n = a.size
     pm = None if prior_mean is None else np.asarray(prior_mean, dtype=float)
     # working copies of the active genes' rows, compacted as genes finish
-    work = {"ids": np.arange(n), "y": y, "mu": mu, "pos": np.arange(n)}
+    work = {"ids": np.arange(n), "y": y, "mu": mu, "pos": np.arange(n), "tab": count_table(y)}
 
     def compact(active):
         if active.size < 0.5 * work["ids"].size:
@@ -213,21 +214,27 @@ def armijo_max_log_alpha(y, mu, starts, a0, prior_mean=None, prior_var=None, *, 
             keep[active] = True
             sel = keep[work["ids"]]
             work["y"], work["mu"], work["ids"] = work["y"][sel], work["mu"][sel], work["ids"][sel]
+            if work["tab"] is not None:
+                work["tab"] = (work["tab"][0][sel], work["tab"][1][sel])
             work["pos"] = np.full(n, -1)
             work["pos"][work["ids"]] = np.arange(work["ids"].size)
 
     def rows(idx):
+        if idx.size == work["ids"].size:  # every working row, in order: no copy
+            return work["y"], work["mu"], work["tab"]
         j = work["pos"][idx]
-        return work["y"][j], work["mu"][j]
+        tab = None if work["tab"] is None else (work["tab"][0][j], work["tab"][1][j])
+        return work["y"][j], work["mu"][j], tab
 
     def lp_of(idx, av):
-        yy, mm = rows(idx)
-        return log_posterior(yy, mm, starts, av, None if pm is None else pm[idx], prior_var, r_det=r_det)
+        yy, mm, tab = rows(idx)
+        return log_posterior(yy, mm, starts, av, None if pm is None else pm[idx], prior_var, r_det=r_det,
+                             table=tab)
 
     def dlp_of(idx, av):
-        yy, mm = rows(idx)
+        yy, mm, tab = rows(idx)
         return log_posterior_derivs(yy, mm, starts, av, None if pm is None else pm[idx], prior_var,
-                                    r_det=r_det, hessian=False)[0]
+                                    r_det=r_det, hessian=False, table=tab)[0]
 
     allidx = np.arange(n)
     lp = lp_of(allidx, a)
