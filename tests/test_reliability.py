@@ -110,13 +110,15 @@ def test_sigterm_during_a_write_leaves_no_temporary(tmp_path):
 def test_sigterm_during_cli_simulate_leaves_nothing(tmp_path):
     out = tmp_path / "big.h5ad"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "simpert.cli", "-q", "simulate", "sparse_strong",
-                             "--set", "n_control_cells=20000", "-o", str(out)], env=env,
-                            stderr=subprocess.PIPE)
-    time.sleep(4.0)
+    proc = subprocess.Popen([sys.executable, "-m", "simpert.cli", "simulate", "sparse_strong",
+                             "--set", "n_control_cells=40000", "-o", str(out)], env=env,
+                            stderr=subprocess.PIPE, text=True)
+    first = proc.stderr.readline()  # "simulating ... ...": the command is running
+    assert first.startswith("simulating"), first
+    time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=60)
-    assert proc.returncode in (0, 128 + signal.SIGTERM)
+    proc.wait(timeout=120)
+    assert proc.returncode in (0, 128 + signal.SIGTERM), proc.returncode
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "big.h5ad"]
     assert leftovers == []
 

@@ -9,9 +9,10 @@ group and in chunks of cells, from one child seed sequence per group and per com
 - counts are identical whatever the chunk size;
 - the cells of one group do not depend on any other group's size or parameters;
 - within a group, the first ``n`` cells do not depend on how many cells follow;
-- a cell's counts depend only on its own expected means and its own Poisson stream (one
-  child per cell), so two simulations that differ in a nuisance give identical counts to
-  every cell whose expected means the nuisance leaves unchanged.
+- a cell's counts depend only on its own expected means and its own count stream (one child
+  per cell: its gamma variates, then its Poisson draws), so two simulations that differ in a
+  nuisance give identical counts to every cell whose expected means the nuisance leaves
+  unchanged, and any range of cells can be drawn on its own (chunked, on any worker).
 
 Counts are int32 when every count fits and int64 otherwise (never wrapped); expected means
 above 2^53 are refused.
@@ -26,7 +27,8 @@ import os
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["fresh", "CountModel", "Design", "draw_counts", "expected_matrix", "target_factor",
+__all__ = ["fresh", "CountModel", "Design", "draw_counts", "draw_rows", "cell_noise", "csr_rows",
+           "expected_matrix", "target_factor",
            "model_from_uns", "model_to_uns", "max_expected_mean", "check_memory", "cell_bytes"]
 
 LN2 = np.log(2.0)
@@ -197,16 +199,6 @@ def check_memory(n_bytes: float, what: str, advice: str) -> None:
         )
 
 
-def _poisson_rows(root: np.random.SeedSequence, first: int, lam: np.ndarray) -> np.ndarray:
-    """Poisson draws for rows ``first, first + 1, ...`` of a group, one stream per row."""
-    out = np.empty(lam.shape, dtype=np.int64)
-    key, ent, pool = root.spawn_key, root.entropy, root.pool_size
-    for i in range(lam.shape[0]):
-        seq = np.random.SeedSequence(ent, spawn_key=key + (first + i,), pool_size=pool)
-        out[i] = np.random.Generator(np.random.PCG64(seq)).poisson(lam[i])
-    return out
-
-
 def _group_streams(noise_ss: np.random.SeedSequence, n_groups: int):
     return fresh(noise_ss).spawn(n_groups)
 
@@ -245,6 +237,131 @@ def _row_scales(model: CountModel, group: int):
     return out.reshape(2 * R, -1)
 
 
+def cell_noise(model: CountModel, design: Design, noise_ss: np.random.SeedSequence) -> dict:
+    """Per-cell size factors, escape flags, target factors and knockdown of every cell.
+
+    Drawn per group from the group's own streams (library sizes, escape, KO editing), so a
+    cell's values depend only on its group and its position in the group. Cheap: a few
+    numbers per cell, whatever the number of genes.
+
+    Parameters
+    ----------
+    model : CountModel
+    design : Design
+    noise_ss : SeedSequence
+        Root of the noise streams.
+
+    Returns
+    -------
+    dict
+        ``size_factor``, ``escaped``, ``knockdown``, ``factor`` (target factor) and
+        ``position`` (index of each cell within its group), arrays of length n.
+    """
+    n = design.group.shape[0]
+    P = model.effects.shape[0]
+    order = np.argsort(design.group, kind="stable")
+    bounds = np.searchsorted(design.group[order], np.arange(P + 2))
+    streams = _group_streams(noise_ss, P + 1)
+    out = {"size_factor": np.empty(n), "escaped": np.zeros(n, dtype=bool), "knockdown": np.zeros(n),
+           "factor": np.ones(n), "position": np.empty(n, dtype=np.int64)}
+    for grp in range(P + 1):
+        lo, hi = bounds[grp], bounds[grp + 1]
+        if hi <= lo:
+            continue
+        idx = order[lo:hi]
+        gens = [np.random.default_rng(c) for c in streams[grp].spawn(3)]
+        s, escaped, factor, knock = _cell_noise(model, grp, design.guide[idx], gens)
+        out["size_factor"][idx] = s
+        out["escaped"][idx] = escaped
+        out["knockdown"][idx] = knock
+        out["factor"][idx] = factor
+        out["position"][idx] = np.arange(hi - lo)
+    return out
+
+
+def _count_roots(noise_ss: np.random.SeedSequence, n_groups: int) -> list:
+    """Per-group roots of the per-cell count streams (the fourth child of each group)."""
+    return [g.spawn(4)[3] for g in _group_streams(noise_ss, n_groups)]
+
+
+def draw_rows(model: CountModel, design: Design, noise: dict, roots: list, rows: np.ndarray) -> np.ndarray:
+    """Counts of the cells ``rows`` (dense int64, one row per cell, in the order given).
+
+    Each cell draws its gamma variates and then its Poisson counts from its own stream
+    (child ``position`` of its group's count root): its counts depend on nothing but its
+    own expected means, whichever other cells are drawn, in whatever chunks.
+
+    Parameters
+    ----------
+    model : CountModel
+    design : Design
+    noise : dict
+        From :func:`cell_noise`.
+    roots : list of SeedSequence
+        From the group streams (see :func:`draw_counts`).
+    rows : ndarray of int
+        Cells to draw.
+
+    Returns
+    -------
+    ndarray of int64, shape (len(rows), G)
+    """
+    G = model.base_mean.shape[0]
+    R = model.replicate_log2fc.shape[0]
+    alpha = np.asarray(model.dispersion, dtype=float)
+    pos = alpha > 0
+    all_pos = bool(np.all(pos))
+    shape = 1.0 / alpha[pos]
+    out = np.empty((rows.shape[0], G), dtype=np.int64)
+    tables = {}
+    for i, c in enumerate(rows):
+        grp = int(design.group[c])
+        table = tables.get(grp)
+        if table is None:
+            scales = np.exp2(_row_scales(model, grp))
+            if all_pos:
+                scales *= alpha[None, :]
+            else:
+                scales[:, pos] *= alpha[None, pos]
+            table = tables[grp] = scales
+        root = roots[grp]
+        gen = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
+            root.entropy, spawn_key=root.spawn_key + (int(noise["position"][c]),), pool_size=root.pool_size)))
+        lam = table[int(noise["escaped"][c]) * R + int(design.replicate[c])].copy()
+        if all_pos:
+            lam *= gen.standard_gamma(shape)
+        else:
+            lam[pos] *= gen.standard_gamma(shape)
+        lam *= noise["size_factor"][c]
+        t = -1 if grp == 0 else int(model.target_index[grp - 1])
+        if t >= 0:
+            lam[t] *= noise["factor"][c]
+        out[i] = gen.poisson(lam)
+    return out
+
+
+def csr_rows(counts: np.ndarray):
+    """Compress dense count rows to CSR (int32 values, or int64 when a count needs it).
+
+    Parameters
+    ----------
+    counts : ndarray of int64, shape (r, G)
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+    """
+    r, G = counts.shape
+    flat = counts.reshape(-1)
+    nzi = np.flatnonzero(flat)
+    vals = flat[nzi]
+    if vals.size == 0 or vals.max() <= _I32:
+        vals = vals.astype(np.int32)
+    indptr = np.zeros(r + 1, dtype=np.int64)
+    np.cumsum(np.bincount(nzi // G, minlength=r), out=indptr[1:])
+    return sp.csr_matrix((vals, (nzi % G).astype(np.int32), indptr), shape=(r, G))
+
+
 def draw_counts(
     model: CountModel,
     design: Design,
@@ -261,8 +378,8 @@ def draw_counts(
     model : CountModel
     design : Design
     noise_ss : SeedSequence
-        Root of the noise streams (one child per group, five per group: library sizes,
-        escape, KO editing, gamma, Poisson; the Poisson child has one child per cell).
+        Root of the noise streams (one child per group, four per group: library sizes,
+        escape, KO editing, and the root of one count stream per cell).
     sample : ndarray (n,) of int or None
         When given, counts are summed into ``n_samples`` rows by these codes (pseudobulk)
         instead of returned per cell.
@@ -285,105 +402,37 @@ def draw_counts(
     n = design.group.shape[0]
     G = model.base_mean.shape[0]
     P = model.effects.shape[0]
-    R = model.replicate_log2fc.shape[0]
-    alpha = np.asarray(model.dispersion, dtype=float)
-    pos = alpha > 0
-    all_pos = bool(np.all(pos))
-    shape = 1.0 / alpha[pos]
     rows_per_chunk = max(1, chunk_elems // max(G, 1))
     _check_means(model)
     if sample is None:
         check_memory(2.0 * n * cell_bytes(model) + 5 * 8.0 * chunk_elems,
                      f"a {n:,} x {G:,} cell matrix",
-                     "simulate fewer cells or genes, or ask for pseudobulk output "
-                     "(output='pseudobulk', or --pseudobulk), which never holds the cells")
-
-    order = np.argsort(design.group, kind="stable")
-    sorted_groups = design.group[order]
-    bounds = np.searchsorted(sorted_groups, np.arange(P + 2))
-    streams = _group_streams(noise_ss, P + 1)
-
-    size_factor = np.empty(n)
-    escaped_all = np.zeros(n, dtype=bool)
-    knock_all = np.zeros(n)
-
-    pb = sample is not None
-    if pb:
+                     "simulate fewer cells or genes, ask for pseudobulk output (output='pseudobulk', "
+                     "or --pseudobulk), or write the cells to disk in chunks (out='screen.zarr')")
+    noise = cell_noise(model, design, noise_ss)
+    roots = _count_roots(noise_ss, P + 1)
+    if sample is not None:
         out = np.zeros((int(n_samples), G), dtype=np.int64)
-    else:
-        data_parts, ind_parts = [], []
-        row_nnz = np.zeros(n, dtype=np.int64)
-
-    for grp in range(P + 1):
-        lo, hi = bounds[grp], bounds[grp + 1]
-        if hi <= lo:
-            continue
-        idx = order[lo:hi]
-        m = hi - lo
-        child = streams[grp].spawn(5)
-        gens = [np.random.default_rng(c) for c in child[:4]]
-        s, escaped, factor, knock = _cell_noise(model, grp, design.guide[idx], gens[:3])
-        size_factor[idx] = s
-        escaped_all[idx] = escaped
-        knock_all[idx] = knock
-        g_gamma, pois_root = gens[3], child[4]
-        log2_scales = _row_scales(model, grp)
-        scales = np.exp2(log2_scales)
-        if all_pos:
-            scales *= alpha[None, :]
+    parts = []
+    for c0 in range(0, n, rows_per_chunk):
+        rows = np.arange(c0, min(n, c0 + rows_per_chunk))
+        counts = draw_rows(model, design, noise, roots, rows)
+        if sample is not None:
+            np.add.at(out, sample[rows], counts)
         else:
-            scales[:, pos] *= alpha[None, pos]
-        combo = escaped.astype(np.int64) * R + design.replicate[idx]
-        t = -1 if grp == 0 else int(model.target_index[grp - 1])
-        for c0 in range(0, m, rows_per_chunk):
-            c1 = min(m, c0 + rows_per_chunk)
-            r = c1 - c0
-            lam = scales[combo[c0:c1]]
-            if all_pos:
-                gam = g_gamma.standard_gamma(shape, size=(r, G))
-                lam *= gam
-                del gam
-            else:
-                gam = g_gamma.standard_gamma(shape, size=(r, shape.shape[0]))
-                lam[:, pos] *= gam
-                del gam
-            lam *= s[c0:c1, None]
-            if t >= 0:
-                lam[:, t] *= factor[c0:c1]
-            counts = _poisson_rows(pois_root, c0, lam)
-            del lam
-            if pb:
-                codes = sample[idx[c0:c1]]
-                for u in np.unique(codes):
-                    out[u] += counts[codes == u].sum(axis=0)
-            else:
-                flat = counts.reshape(-1)
-                nzi = np.flatnonzero(flat)
-                vals = flat[nzi]
-                data_parts.append(vals.astype(np.int32) if vals.size == 0 or vals.max() <= _I32 else vals)
-                del vals
-                ind_parts.append((nzi % G).astype(np.int32))
-                row_nnz[lo + c0: lo + c1] = np.bincount(nzi // G, minlength=r)
-                del flat, nzi
-            del counts
-
-    noise = {"size_factor": size_factor, "escaped": escaped_all, "knockdown": knock_all}
-    if pb:
-        return out, noise
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(row_nnz, out=indptr[1:])
-    data = np.concatenate(data_parts) if data_parts else np.zeros(0, dtype=np.int32)
-    data_parts.clear()
-    indices = np.concatenate(ind_parts) if ind_parts else np.zeros(0, dtype=np.int32)
-    ind_parts.clear()
-    if indptr[-1] < np.iinfo(np.int32).max:
-        indptr = indptr.astype(np.int32)
-    X = sp.csr_matrix((data, indices, indptr), shape=(n, G))
-    if not np.array_equal(order, np.arange(n)):
-        inv = np.empty(n, dtype=np.int64)
-        inv[order] = np.arange(n)
-        X = X[inv]
-    return X, noise
+            parts.append(csr_rows(counts))
+        del counts
+    public = {k: noise[k] for k in ("size_factor", "escaped", "knockdown")}
+    if sample is not None:
+        return out, public
+    if not parts:
+        return sp.csr_matrix((n, G), dtype=np.int32), public
+    X = sp.vstack(parts, format="csr")
+    parts.clear()
+    if X.indptr[-1] < np.iinfo(np.int32).max:
+        X.indptr = X.indptr.astype(np.int32)
+        X.indices = X.indices.astype(np.int32)
+    return X, public
 
 
 def expected_matrix(model: CountModel, design: Design, size_factor, escaped, knockdown) -> np.ndarray:
