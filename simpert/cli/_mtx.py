@@ -21,16 +21,33 @@ accepted.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import scipy.io
-import scipy.sparse as sp
-
 from .._io import atomic_dir, check_output
+
+
+class _LazyModule:
+    """A module imported on first attribute access.
+
+    The command line imports this module to register ``convert``; numpy, pandas and scipy
+    are loaded only when a directory is read or written, so that start-up stays short.
+    """
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        module = importlib.import_module(self._name)
+        return getattr(module, attr)
+
+
+np = _LazyModule("numpy")
+pd = _LazyModule("pandas")
+sp = _LazyModule("scipy.sparse")
+_scipy_io = _LazyModule("scipy.io")
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "write_mtx_dir", "read_mtx_dir", "is_mtx_dir", "jsonable"]
 
@@ -185,7 +202,7 @@ def write_mtx_dir(adata, path, *, force: bool = False) -> Path:
     with atomic_dir(path, kind="mtx", force=force) as tmp:
         if integer and not np.issubdtype(mat.dtype, np.integer):
             mat = mat.astype(np.int64)
-        scipy.io.mmwrite(tmp / "counts.mtx", mat, field="integer" if integer else "real")
+        _scipy_io.mmwrite(tmp / "counts.mtx", mat, field="integer" if integer else "real")
         obs = adata.obs.copy()
         obs.index = pd.Index(obs_names, name="obs_name")
         obs.to_csv(tmp / "obs.csv", index=True)
@@ -332,7 +349,7 @@ def read_mtx_dir(path):
     control = str(meta.get("control", uns.get("control", "control")))
     uns.setdefault("control", control)
 
-    mat = scipy.io.mmread(path / "counts.mtx")
+    mat = _scipy_io.mmread(path / "counts.mtx")
     mat = sp.csr_matrix(mat).T.tocsr() if sp.issparse(mat) else sp.csr_matrix(np.asarray(mat).T)
     if np.issubdtype(mat.dtype, np.floating) and mat.nnz and np.all(np.mod(mat.data, 1) == 0):
         mat = mat.astype(np.int64)
