@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
+from ._native_nbloglik import count_table
+
 __all__ = ["irls_one_factor", "optim_refit", "fit_quantities", "contrast_se", "LOG2E"]
 
 LOG2E = 1.0 / np.log(2.0)
@@ -111,7 +113,13 @@ def irls_one_factor(y, sf, alpha, starts, sizes, ind, lam0, lam, *, minmu: float
     r_all = 1.0 / alpha[:, None]
     dev_old = np.zeros(g)
     if criterion == "deviance":  # the mu-free part of the log density, once
-        dev_const = (gammaln(y + r_all) - gammaln(r_all) - gammaln(y + 1.0)).sum(axis=1)
+        tab = count_table(y)
+        if tab is None:
+            dev_const = (gammaln(y + r_all) - gammaln(y + 1.0)).sum(axis=1)
+        else:
+            vals, mult = tab
+            dev_const = (mult * (gammaln(vals + r_all) - gammaln(vals + 1.0))).sum(axis=1)
+        dev_const -= y.shape[1] * gammaln(r_all[:, 0])
     for it in range(maxit):
         if active.size == 0:
             break
