@@ -100,7 +100,7 @@ class Context:
         lookup = {}
         tr = self.meta.get("truth")
         if tr is not None and "perturbations" in tr and "targets" in tr:
-            for p, t in zip(np.asarray(tr["perturbations"]).astype(str), np.asarray(tr["targets"]).astype(str)):
+            for p, t in zip(np.asarray(tr["perturbations"], dtype=object).astype(str), np.asarray(tr["targets"], dtype=object).astype(str)):
                 lookup[p] = t
         elif "target" in self.adata.obs:
             obs = self.adata.obs

@@ -39,7 +39,7 @@ class _CellModel:
         self.ctx = ctx
         self.phi = np.asarray(adata.var["dispersion"], dtype=float) if "dispersion" in adata.var else None
         tr = ctx.truth
-        self.perts = list(np.asarray(tr["perturbations"]).astype(str))
+        self.perts = list(np.asarray(tr["perturbations"], dtype=object).astype(str))
         self.control = str(meta.get("control", ctx.split.control))
         self.engine = None
         design = meta.get("design")
@@ -151,7 +151,7 @@ def _pseudobulk_expectation(model: _CellModel, cells: np.ndarray, mu: np.ndarray
 def _raw_expected(ctx, labels) -> pd.DataFrame:
     tr = ctx.truth
     G = len(ctx.genes)
-    perts = list(np.asarray(tr["perturbations"]).astype(str))
+    perts = list(np.asarray(tr["perturbations"], dtype=object).astype(str))
     effects = np.asarray(tr["log2fc"], dtype=float).reshape(len(perts), G)
     params = ctx.meta.get("params", {})
     multiplicative = ctx.meta.get("kind") == "noise_only" and params.get("noise") == "nb"

@@ -9,8 +9,11 @@
 - :func:`pseudobulk`, :func:`truth`, :func:`redraw` (technical duplicate),
   :func:`expected_counts` (the simulator's NB means).
 - :func:`estimate_params` / :func:`fit_screen`: parameters shaped like a user's counts.
+- Out of core: ``screen(..., out="screen.zarr")`` draws the cells in chunks on Dask and
+  writes them to Zarr; :func:`pseudobulk_zarr` sums a stored screen by chunks.
 """
 
+from ._chunked import pseudobulk_zarr
 from ._estimate import FitSummary, ScreenFit, estimate_params, fit_screen
 from ._network import Network, erdos_renyi, network_from_edges, network_from_sif, pathway_commons, scale_free
 from ._noise_only import noise_only
@@ -28,6 +31,7 @@ __all__ = [
     "screen",
     "noise_only",
     "pseudobulk",
+    "pseudobulk_zarr",
     "truth",
     "Truth",
     "redraw",

@@ -20,7 +20,7 @@ _KEEP = ("perturbation", "is_control", "target", "guide", "replicate")
 def design_from_obs(obs: pd.DataFrame, uns: dict) -> Design:
     """The engine's Design (group, guide, replicate codes) read from a simulated ``obs``."""
     tr = uns["truth"]
-    perts = list(np.asarray(tr["perturbations"]).astype(str))
+    perts = list(np.asarray(tr["perturbations"], dtype=object).astype(str))
     lookup = {name: i + 1 for i, name in enumerate(perts)}
     lookup[str(uns["control"])] = 0
     labels = obs["perturbation"].astype(str).to_numpy()
@@ -28,7 +28,7 @@ def design_from_obs(obs: pd.DataFrame, uns: dict) -> Design:
         group = np.fromiter((lookup[x] for x in labels), dtype=np.int64, count=len(labels))
     except KeyError as err:
         fail("adata", "an AnnData whose perturbations are those of its truth", err.args[0])
-    guides = np.asarray(tr.get("guides", np.zeros(0))).astype(str)
+    guides = np.asarray(tr.get("guides", np.zeros(0)), dtype=object).astype(str)
     if guides.size and "guide" in obs:
         glook = {name: i for i, name in enumerate(guides)}
         gl = obs["guide"].astype(str).to_numpy()

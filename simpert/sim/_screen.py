@@ -7,7 +7,7 @@ import pandas as pd
 import anndata as ad
 
 from .._random import as_seed_sequence, seed_record
-from .._validation import Instance, OneOf, check
+from .._validation import Instance, OneOf, check, fail
 from ._engine import (CountModel, Design, cell_bytes, check_memory, draw_counts, fresh,
                       model_to_uns, target_factor)
 from ._params import ScreenParams
@@ -111,7 +111,9 @@ def _draw_design(p: ScreenParams, n_cells: np.ndarray, ss: np.random.SeedSequenc
     return Design(group=group, guide=guide, replicate=replicate)
 
 
-def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells", **overrides) -> ad.AnnData:
+def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells", out=None,
+           chunk_cells: int = 20_000, client=None, n_workers: int | None = None, force: bool = False,
+           **overrides):
     """Simulate a count-level CRISPR perturbation screen with known truth.
 
     Parameters
@@ -123,15 +125,31 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
     output : {"cells", "pseudobulk"}, default "cells"
         Cells (CSR int32 counts) or samples summed per perturbation x replicate (dense
         int64, drawn cell by cell without holding the cell matrix).
+    out : str or path-like, optional
+        Write the cells to this AnnData Zarr store (``.zarr``) instead of returning them:
+        drawn in chunks of ``chunk_cells`` on Dask and appended in order, so the screen
+        need not fit in memory. The counts are the bytes of the in-memory screen for the
+        same seed, whatever ``chunk_cells`` and the number of workers.
+    chunk_cells : int, default 20000
+        Cells per chunk with ``out``.
+    client : distributed.Client, str or None
+        With ``out``: a Dask client or scheduler address; None starts a LocalCluster of
+        ``n_workers`` single-threaded processes.
+    n_workers : int, optional
+        Workers of that LocalCluster (default: the CPUs available).
+    force : bool, default False
+        With ``out``: replace an existing directory that simpert did not write.
     **overrides
         Fields of :class:`ScreenParams`, e.g. ``n_genes=500``.
 
     Returns
     -------
-    AnnData
+    AnnData or Path
         Schema of docs/architecture.md: ``obs`` (perturbation, is_control, target, guide,
         replicate, size_factor, knockdown, escaped[, n_cells]), ``var`` (base_mean,
-        dispersion, is_regulator) and ``uns["simpert"]`` with the truth.
+        dispersion, is_regulator) and ``uns["simpert"]`` with the truth. With ``out``: the
+        path of the Zarr store (read it with ``anndata.read_zarr`` or stream it with
+        :func:`simpert.sim.pseudobulk_zarr`).
 
     Notes
     -----
@@ -153,6 +171,8 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         if overrides:
             params = params.replace(**overrides)
     check("output", output, OneOf(("cells", "pseudobulk")))
+    if out is not None and output != "cells":
+        fail("out", "None with output='pseudobulk' (a Zarr store holds cells)", str(out))
     p = params
     ss = as_seed_sequence(rng)
     streams = dict(zip(STREAMS, fresh(ss).spawn(len(STREAMS))))
@@ -165,7 +185,8 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         escape_rate=p.escape_rate, ko_residual=p.ko_residual, activation_fold=p.activation_fold,
         modality=p.modality,
     )
-    _check_size(model, p.n_control_cells + int(tr["n_cells"].sum()), output)
+    if out is None:
+        _check_size(model, p.n_control_cells + int(tr["n_cells"].sum()), output)
     design = _draw_design(p, tr["n_cells"], streams["design"])
     genes = gene_names(G)
     perts = genes[tr["targets"]]
@@ -200,6 +221,12 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         "truth": truth,
         "count_model": model_to_uns(model),
     }
+    if out is not None:
+        from ._chunked import write_zarr
+
+        return write_zarr(model, design, streams["noise"], lambda noise: _design_obs(design, uns, noise),
+                          _var(model, uns, genes), {"simpert": uns}, out, chunk_cells=chunk_cells,
+                          client=client, n_workers=n_workers, force=force)
     return _assemble(model, design, streams["noise"], uns, genes, output=output)
 
 
@@ -234,12 +261,12 @@ def check_finite(params, **arrays) -> None:
 def _design_obs(design: Design, uns: dict, noise: dict) -> pd.DataFrame:
     tr = uns["truth"]
     control = uns["control"]
-    perts = list(np.asarray(tr["perturbations"]).astype(str))
+    perts = list(np.asarray(tr["perturbations"], dtype=object).astype(str))
     cats = [control] + perts
-    guides = np.asarray(tr.get("guides", np.zeros(0, dtype=str))).astype(str)
+    guides = np.asarray(tr.get("guides", np.zeros(0, dtype=str)), dtype=object).astype(str)
     n = design.group.shape[0]
     pert = pd.Categorical.from_codes(design.group, categories=cats)
-    targets_arr = np.asarray([""] + list(np.asarray(tr["targets"]).astype(str)), dtype=object)
+    targets_arr = np.asarray([""] + list(np.asarray(tr["targets"], dtype=object).astype(str)), dtype=object)
     gcats = [control] + list(guides) if guides.size else [control] + perts
     gcode = np.where(design.guide >= 0, design.guide + 1, 0) if guides.size else design.group
     obs = pd.DataFrame(
@@ -262,14 +289,7 @@ def _assemble(model, design, noise_ss, uns, genes, *, output: str) -> ad.AnnData
     """Draw counts for ``design`` and wrap them with the schema's obs/var/uns."""
     from ._pseudobulk import _pseudobulk_from_cells, design_groups, store_design
 
-    var = pd.DataFrame(
-        {
-            "base_mean": model.base_mean,
-            "dispersion": model.dispersion,
-            "is_regulator": _is_regulator(uns, len(genes)),
-        },
-        index=pd.Index(np.asarray(genes).astype(str)),
-    )
+    var = _var(model, uns, genes)
     if output == "cells":
         X, noise = draw_counts(model, design, noise_ss)
         obs = _design_obs(design, uns, noise)
@@ -281,6 +301,17 @@ def _assemble(model, design, noise_ss, uns, genes, *, output: str) -> ad.AnnData
     out = _pseudobulk_from_cells(X, sample_obs, var, uns)
     store_design(out, cell_obs, sample, by)
     return out
+
+
+def _var(model, uns, genes) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "base_mean": model.base_mean,
+            "dispersion": model.dispersion,
+            "is_regulator": _is_regulator(uns, len(genes)),
+        },
+        index=pd.Index(np.asarray(genes).astype(str)),
+    )
 
 
 def _is_regulator(uns: dict, G: int) -> np.ndarray:

@@ -80,13 +80,13 @@ def truth(adata) -> Truth:
     """
     rec = _get_record(adata)
     tr = rec["truth"]
-    perts = pd.Index(np.asarray(tr["perturbations"]).astype(str), name="perturbation")
-    genes = pd.Index(np.asarray(tr["genes"]).astype(str), name="gene")
+    perts = pd.Index(np.asarray(tr["perturbations"], dtype=object).astype(str), name="perturbation")
+    genes = pd.Index(np.asarray(tr["genes"], dtype=object).astype(str), name="gene")
     P, G = len(perts), len(genes)
     lfc = pd.DataFrame(np.asarray(tr["log2fc"], dtype=float).reshape(P, G), index=perts, columns=genes)
     spec = pd.DataFrame(np.asarray(tr["specific_log2fc"], dtype=float).reshape(P, G), index=perts, columns=genes)
     shared = pd.Series(np.asarray(tr["shared_log2fc"], dtype=float).reshape(G), index=genes, name="shared")
-    targets = pd.Series(np.asarray(tr["targets"]).astype(str), index=perts, name="target")
+    targets = pd.Series(np.asarray(tr["targets"], dtype=object).astype(str), index=perts, name="target")
     net = None
     if "network" in tr:
         net = pd.DataFrame(np.asarray(tr["network"], dtype=float).reshape(G, G), index=genes, columns=genes)

@@ -1,0 +1,87 @@
+"""Out-of-core screens: chunked on Dask to Zarr, the bytes of the in-memory screen."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pytest
+
+import simpert as sp
+
+pytest.importorskip("distributed")
+
+KW = dict(n_genes=120, n_perturbations=6, n_control_cells=200, cells_per_perturbation=40, n_replicates=2,
+          escape_rate=0.2, systematic_strength=0.5, rng=7)
+
+
+@pytest.fixture(scope="module")
+def in_memory():
+    return sp.sim.screen(**KW)
+
+
+@pytest.fixture(scope="module")
+def clients():
+    """One LocalCluster per worker count, shared by the tests (starting one costs seconds)."""
+    import distributed
+
+    out = {}
+    for n in (1, 2):
+        cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=40)
+        out[n] = (cluster, distributed.Client(cluster))
+    yield {n: c for n, (_, c) in out.items()}
+    for cluster, client in out.values():
+        client.close()
+        cluster.close()
+
+
+@pytest.mark.parametrize("chunk,workers", [(37, 1), (37, 2), (500, 1), (500, 2)])
+def test_chunked_zarr_equals_in_memory(in_memory, tmp_path, chunk, workers, clients):
+    path = sp.sim.screen(out=tmp_path / "s.zarr", chunk_cells=chunk, client=clients[workers], **KW)
+    z = ad.read_zarr(path)
+    assert z.X.dtype == in_memory.X.dtype and z.shape == in_memory.shape
+    assert (z.X != in_memory.X).nnz == 0
+    np.testing.assert_array_equal(z.X.indptr, in_memory.X.indptr)
+    for col in ("perturbation", "replicate", "size_factor", "knockdown", "escaped", "guide"):
+        assert (z.obs[col].astype(str).to_numpy() == in_memory.obs[col].astype(str).to_numpy()).all(), col
+    t_mem, t_z = sp.sim.truth(in_memory), sp.sim.truth(z)
+    np.testing.assert_array_equal(np.asarray(t_z.log2fc), np.asarray(t_mem.log2fc))
+    assert list(t_z.targets) == list(t_mem.targets)
+    assert [p.name for p in tmp_path.iterdir()] == ["s.zarr"]
+
+
+def test_streaming_pseudobulk_equals_in_memory(in_memory, tmp_path, clients):
+    path = sp.sim.screen(out=tmp_path / "s.zarr", chunk_cells=100, client=clients[1], **KW)
+    ref = sp.sim.pseudobulk(in_memory, by=("perturbation", "replicate"))
+    for client in ("serial", clients[2]):
+        pb = sp.sim.pseudobulk_zarr(path, chunk_cells=53, client=client)
+        np.testing.assert_array_equal(pb.X, ref.X)
+        assert list(pb.obs_names) == list(ref.obs_names)
+    # the same from an h5ad file of the cells
+    in_memory.write_h5ad(tmp_path / "s.h5ad")
+    pb = sp.sim.pseudobulk_zarr(tmp_path / "s.h5ad", chunk_cells=71, client="serial")
+    np.testing.assert_array_equal(pb.X, ref.X)
+    # and DE runs on it
+    de = sp.de.deseq(pb, control="control")
+    assert len(de.table) == 6 * 120
+
+
+def test_own_local_cluster(tmp_path, in_memory):
+    """Without a client, a LocalCluster is started and closed."""
+    path = sp.sim.screen(out=tmp_path / "s.zarr", chunk_cells=300, n_workers=1, **KW)
+    assert (ad.read_zarr(path).X != in_memory.X).nnz == 0
+
+
+def test_out_refuses_user_directories_and_bad_paths(tmp_path):
+    mine = tmp_path / "mine.zarr"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="not a simpert output"):
+        sp.sim.screen(out=mine, **KW)
+    assert (mine / "notes.txt").read_text() == "keep"
+    with pytest.raises(ValueError, match="'out'"):
+        sp.sim.screen(out=tmp_path / "s.h5ad", **KW)
+    with pytest.raises(ValueError, match="'out'"):
+        sp.sim.screen(out=tmp_path / "s.zarr", output="pseudobulk", **KW)
+    with pytest.raises(ValueError, match="'chunk_cells'"):
+        sp.sim.screen(out=tmp_path / "s.zarr", chunk_cells=0, **KW)
