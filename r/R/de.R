@@ -51,6 +51,7 @@ run_de <- function(se, backend = c("native", "pydeseq2", "r"), control = NULL, s
            paste(utils::capture.output(utils::str(shrink)), collapse = " "), call. = FALSE)
     }
   }
+  se <- with_names(se)
   design <- screen_design(se, group = group, control = control)
   cd <- SummarizedExperiment::colData(se)
   if (is.null(replicate) && "replicate" %in% names(cd)) replicate <- "replicate"
@@ -68,6 +69,14 @@ run_de <- function(se, backend = c("native", "pydeseq2", "r"), control = NULL, s
     design <- screen_design(se, group = "perturbation", control = design$control)
   }
   check_replicates(design)
+  if (!identical(backend, "r") && methods::is(se, "DESeqDataSet")) {
+    vars <- all.vars(DESeq2::design(se))
+    if (length(vars) > 1L) {
+      stop(sprintf(paste0("parameter 'backend': \"%s\" fits ~ %s only, and design(se) is %s; ",
+                          "use backend = \"r\" for a design with several variables"),
+                   backend, design$group, paste(deparse(DESeq2::design(se)), collapse = "")), call. = FALSE)
+    }
+  }
   if (identical(backend, "r")) {
     res <- de_in_r(se, design, shrink)
   } else {

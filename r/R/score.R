@@ -46,6 +46,13 @@ score_metrics <- function(x = "sparse_strong",
     if (length(params)) {
       stop("parameter 'params' applies to a scenario; 'x' is a screen object", call. = FALSE)
     }
+    design <- screen_design(x, group = group, control = control)
+    others <- setdiff(levels(design$perturbation), design$control)
+    if (length(others) < 2L) {
+      stop(sprintf(paste0("parameter 'x' must hold at least two perturbations besides the control ",
+                          "(they are split into training and test sets); colData(x)$%s has %d: %s"),
+                   design$group, length(others), paste(others, collapse = ", ")), call. = FALSE)
+    }
     input <- file.path(tmp, "screen")
     write_screen_dir(x, input, group = group, control = control)
     source <- c("--input", input)

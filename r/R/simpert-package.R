@@ -15,6 +15,7 @@
 #'   ([metrics()] lists them);
 #' * [calibrate_metric()]: does a metric written as an R function reward what it should?
 #' * [estimate_params()]: simulation parameters fitted to your own screen;
+#' * [evaluate_predictions()]: your model's predictions scored against an observed screen;
 #' * [scenarios()], [scenario_params()]: the named simulation settings.
 #'
 #' @keywords internal

@@ -57,7 +57,7 @@ simulate_screen <- function(scenario = "sparse_strong", params = list(), seed = 
   }
   check_scalar(scenario, "scenario", "character")
   if (!is.null(n_replicates) && is.null(params$n_replicates)) {
-    info <- scenario_params(scenario)
+    info <- scenario_info(scenario)
     if (identical(info$kind, "screen") && identical(as.integer(info$params$n_replicates), 1L)) {
       params$n_replicates <- as.integer(n_replicates)
     }
@@ -100,4 +100,21 @@ scenario_params <- function(scenario, params = list()) {
   check_params(params)
   out <- run_cli(c("params", scenario, set_args(params)))
   jsonlite::fromJSON(paste(out, collapse = "\n"), simplifyVector = TRUE)
+}
+
+# scenario_params() without overrides, remembered for the session (files: until they change).
+.scenario_cache <- new.env(parent = emptyenv())
+
+scenario_info <- function(scenario) {
+  key <- if (file.exists(scenario)) {
+    paste(normalizePath(scenario), file.info(scenario)$mtime, file.info(scenario)$size)
+  } else {
+    paste(scenario, Sys.getenv("SIMPERT_SCENARIOS"))
+  }
+  hit <- .scenario_cache[[key]]
+  if (is.null(hit)) {
+    hit <- scenario_params(scenario)
+    assign(key, hit, envir = .scenario_cache)
+  }
+  hit
 }

@@ -406,6 +406,13 @@ write_screen <- function(se, path, control = NULL, group = NULL, strict = TRUE, 
   invisible(path)
 }
 
+# Row and column names where an object has none (the files and the tables need them).
+with_names <- function(se) {
+  if (is.null(rownames(se))) rownames(se) <- sprintf("gene%d", seq_len(nrow(se)))
+  if (is.null(colnames(se))) colnames(se) <- sprintf("s%d", seq_len(ncol(se)))
+  se
+}
+
 # The perturbation factor of a screen (control first) from `group`, and the control level.
 screen_design <- function(se, group = NULL, control = NULL, strict = TRUE) {
   cd <- SummarizedExperiment::colData(se)

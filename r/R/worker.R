@@ -4,6 +4,7 @@
 .worker <- new.env(parent = emptyenv())
 
 worker_reset <- function() {
+  .worker$cmd <- NULL
   .worker$port <- NULL
   .worker$pid <- NULL
   .worker$token <- NULL
@@ -40,6 +41,7 @@ worker_start <- function() {
   if (!file.exists(port_file)) return(FALSE)
   info <- strsplit(readLines(port_file, warn = FALSE)[[1L]], " ", fixed = TRUE)[[1L]]
   unlink(port_file)
+  .worker$cmd <- cmd
   .worker$port <- as.integer(info[[1L]])
   .worker$token <- info[[2L]]
   .worker$log <- log_file
@@ -95,6 +97,8 @@ worker_stop <- function() {
 # Run `simpert <argv>` in the worker (starting it when needed); NULL if that is not possible.
 worker_run <- function(argv) {
   if (!worker_enabled()) return(NULL)
+  cmd <- tryCatch(simpert_cli(), error = function(e) NULL)
+  if (worker_alive() && !identical(.worker$cmd, cmd)) worker_stop()
   if (!worker_alive() && !isTRUE(worker_start())) return(NULL)
   env <- as.list(Sys.getenv()[startsWith(names(Sys.getenv()), "SIMPERT_")])
   env <- env[setdiff(names(env), c("SIMPERT_CLI", "SIMPERT_WORKER"))]

@@ -53,6 +53,18 @@ test_that("a session that starts from makeExampleDESeqDataSet()", {
     colData = S4Vectors::DataFrame(condition = dds$condition))
   sp <- run_de(se, group = "condition")
   expect_equal(sp$B$log2FoldChange, res$B$log2FoldChange, tolerance = 1e-10)
+  # no dimnames at all
+  bare <- se
+  dimnames(bare) <- NULL
+  nb <- run_de(bare, group = "condition")
+  expect_identical(rownames(nb$B), paste0("gene", seq_len(nrow(se))))
+  expect_equal(nb$B$pvalue, res$B$pvalue, tolerance = 1e-10)
+  expect_error(score_metrics(dds, predictors = "mean"), "at least two perturbations besides the control")
+  two <- dds
+  two$batch <- factor(rep(1:2, 6))
+  DESeq2::design(two) <- ~ batch + condition
+  expect_error(run_de(two), "use backend = \"r\"")
+  expect_identical(names(run_de(two, backend = "r")), "B")
   # scoring needs two perturbations besides the control to split; give it four levels
   dds$condition <- factor(rep(c("A", "B", "C", "D"), each = 3))
   s <- score_metrics(dds, predictors = c("mean", "control"), metrics = c("pearson_delta", "mse"))
