@@ -76,6 +76,7 @@ class OutFormat(str, enum.Enum):
 
     h5ad = "h5ad"
     mtx = "mtx"
+    zarr = "zarr"
 
 
 class Backend(str, enum.Enum):
@@ -172,13 +173,30 @@ def simulate_cmd(
     sets: Optional[List[str]] = typer.Option(None, "--set", help=_SET_HELP),
     force: bool = typer.Option(False, "--force", help="Replace an existing output directory "
                                "even if simpert did not write it."),
+    chunk_cells: int = typer.Option(20000, "--chunk-cells", min=1, help="Cells per chunk for .zarr "
+                                    "output (memory per worker grows with it)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Dask workers for .zarr "
+                                          "output (a LocalCluster; default: every CPU)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address for .zarr "
+                                            "output (e.g. tcp://host:8786) instead of a LocalCluster."),
 ):
-    """Simulate a screen with known truth and write it as .h5ad or a MatrixMarket directory."""
+    """Simulate a screen with known truth and write it as .h5ad, a MatrixMarket directory or .zarr.
+
+    A .zarr output is drawn in chunks of cells on Dask and written chunk by chunk, so the
+    screen need not fit in memory; its counts are the bytes of the .h5ad output for the
+    same seed.
+    """
     from ._inputs import parse_sets, resolve_scenario, simulate_scenario
 
     fmt = _screen_format(output, fmt)
     _check_screen_output(output, fmt, force=force)
     sc = resolve_scenario(scenario, parse_sets(sets))
+    if fmt is OutFormat.zarr:
+        _simulate_zarr(sc, output, seed=seed, pseudobulk=pseudobulk, chunk_cells=chunk_cells, workers=workers,
+                       scheduler=scheduler, force=force)
+        return
+    if workers is not None or scheduler is not None:
+        raise CLIError("options '--workers' and '--scheduler' apply to .zarr output only")
     with progress(f"simulating {sc.name} (seed {seed})", quiet=_STATE["quiet"]):
         adata = simulate_scenario(sc, seed=seed)
         if pseudobulk:
@@ -190,16 +208,40 @@ def simulate_cmd(
         echo_err(f"wrote {adata.n_obs} x {adata.n_vars} screen to {output}")
 
 
+def _simulate_zarr(sc, output: Path, *, seed, pseudobulk, chunk_cells, workers, scheduler, force) -> None:
+    import numpy as np
+
+    from simpert import sim
+
+    if pseudobulk:
+        raise CLIError("option '--pseudobulk' does not apply to .zarr output (a Zarr store holds cells; "
+                       "use 'simpert pseudobulk' on it)")
+    if sc.kind != "screen":
+        raise CLIError(f"a .zarr output needs a count screen scenario (kind 'screen'); got {sc.kind!r}")
+    params = sc.params if isinstance(sc.params, sim.ScreenParams) else sim.ScreenParams(**sc.params_dict())
+    with progress(f"simulating {sc.name} (seed {seed}) to {output} in chunks of {chunk_cells} cells",
+                  quiet=_STATE["quiet"]):
+        sim.screen(params, rng=np.random.SeedSequence(int(seed)), out=output, chunk_cells=chunk_cells,
+                   client=scheduler, n_workers=workers, force=force)
+    if not _STATE["quiet"]:
+        echo_err(f"wrote the screen to {output}")
+
+
 def _screen_format(output: Path, fmt: Optional[OutFormat]) -> OutFormat:
-    """The output format: given, or from the suffix (.h5ad; no suffix: an mtx directory)."""
+    """The output format: given, or from the suffix (.h5ad, .zarr; no suffix: an mtx directory)."""
     suffix = output.suffix.lower()
     if fmt is None:
         if suffix == ".h5ad":
             return OutFormat.h5ad
+        if suffix == ".zarr":
+            return OutFormat.zarr
         if suffix == "":
             return OutFormat.mtx
-        raise CLIError(f"option '--output' must end in .h5ad (an AnnData file) or have no suffix "
-                       f"(a MatrixMarket directory); got {str(output)!r} (or give --format)")
+        raise CLIError(f"option '--output' must end in .h5ad (an AnnData file), .zarr (a Zarr store, "
+                       f"drawn in chunks) or have no suffix (a MatrixMarket directory); got {str(output)!r} "
+                       "(or give --format)")
+    if fmt is OutFormat.zarr and suffix != ".zarr":
+        raise CLIError(f"option '--output' must end in .zarr for --format zarr; got {str(output)!r}")
     if fmt is OutFormat.h5ad and suffix != ".h5ad":
         raise CLIError(f"option '--output' must end in .h5ad for --format h5ad; got {str(output)!r}")
     return fmt
@@ -212,6 +254,11 @@ def _check_screen_output(output: Path, fmt: OutFormat, *, force: bool) -> None:
 
     if fmt is OutFormat.h5ad:
         check_output(output, name="option '--output'")
+    elif fmt is OutFormat.zarr:
+        from simpert.sim._chunked import _is_zarr_screen
+
+        check_output(output, kind="screen-zarr", directory=True, force=force or _is_zarr_screen(output),
+                     name="option '--output'")
     else:
         force = force or (output.is_dir() and _is_written_by_simpert(output))
         check_output(output, kind="mtx", directory=True, force=force, name="option '--output'")
@@ -225,6 +272,40 @@ def _write_screen(adata, output: Path, fmt: OutFormat, *, force: bool = False) -
         write_h5ad_atomic(adata, output)
     else:
         write_mtx_dir(adata, output, force=force)
+
+
+# --------------------------------------------------------------------------- pseudobulk
+
+
+@app.command("pseudobulk")
+@user_errors
+def pseudobulk_cmd(
+    input: Path = typer.Argument(..., help="Cells: a .zarr store or .h5ad file (read in chunks)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Samples (.h5ad)."),
+    by: Optional[List[str]] = typer.Option(None, "--by", help="obs columns defining the samples "
+                                           "(repeatable; default perturbation and replicate)."),
+    chunk_cells: int = typer.Option(50000, "--chunk-cells", min=1, help="Cells read per task."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Dask workers (a "
+                                          "LocalCluster; 1: read in this process)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address."),
+):
+    """Sum cells into samples (perturbation x replicate) without loading the screen."""
+    from simpert import sim
+
+    from .._io import check_output, write_h5ad_atomic
+
+    if output.suffix.lower() != ".h5ad":
+        raise CLIError(f"option '--output' must end in .h5ad; got {str(output)!r}")
+    check_output(output, name="option '--output'")
+    if not input.exists():
+        raise CLIError(f"input {str(input)!r} does not exist")
+    client = scheduler if scheduler is not None else ("serial" if workers == 1 else None)
+    with progress(f"pseudobulk of {input}", quiet=_STATE["quiet"]):
+        pb = sim.pseudobulk_zarr(input, by=tuple(by) if by else ("perturbation", "replicate"),
+                                 chunk_cells=chunk_cells, client=client, n_workers=workers)
+        write_h5ad_atomic(pb, output)
+    if not _STATE["quiet"]:
+        echo_err(f"wrote {pb.n_obs} samples x {pb.n_vars} genes to {output}")
 
 
 # --------------------------------------------------------------------------- de
@@ -490,7 +571,7 @@ def power_cmd(
     cells: Optional[List[float]] = typer.Option(None, "--cells", help="Cells per perturbation "
                                                 "(repeatable); default the scenario's."),
     n_pilot: int = typer.Option(5, "--n-pilot", min=1, help="Pilot screens per setting."),
-    n_pilot_test: int = typer.Option(40, "--n-pilot-test", min=3, help="Test perturbations per pilot."),
+    n_pilot_test: int = typer.Option(60, "--n-pilot-test", min=3, help="Test perturbations per pilot."),
     n_train: int = typer.Option(40, "--n-train", min=1, help="Training perturbations per screen."),
     alpha: float = typer.Option(0.05, "--alpha", min=0.0, max=1.0, help="Test level."),
     target: float = typer.Option(0.8, "--power", min=0.0, max=1.0, help="Power to reach."),

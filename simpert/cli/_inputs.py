@@ -124,7 +124,10 @@ def simulate_scenario(scenario, *, seed: int):
 
 
 def read_screen(path: str | Path):
-    """Read a screen from an ``.h5ad`` file or a simpert MatrixMarket directory.
+    """Read a screen from an ``.h5ad`` file, a simpert MatrixMarket directory or a Zarr store.
+
+    A ``.zarr`` store of cells is read as its pseudobulk (perturbation x replicate), summed
+    by chunks of cells, so that a screen larger than memory can go to ``simpert de``.
 
     Parameters
     ----------
@@ -139,6 +142,10 @@ def read_screen(path: str | Path):
     path = Path(path)
     if not path.exists():
         raise CLIError(f"input {str(path)!r} does not exist")
+    if path.suffix.lower() == ".zarr":
+        from simpert.sim import pseudobulk_zarr
+
+        return pseudobulk_zarr(path, client="serial")  # summed by chunks: the cells are never loaded
     if path.is_dir():
         if not is_mtx_dir(path):
             raise CLIError(f"input directory {str(path)!r} holds no counts.mtx "

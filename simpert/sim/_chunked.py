@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +138,9 @@ def write_zarr(model: CountModel, design: Design, noise_ss, obs_fn, var: pd.Data
     G = model.base_mean.shape[0]
     with atomic_dir(path, kind="screen-zarr", force=force) as tmp:
         store = tmp / "screen.zarr"
-        ad.AnnData(obs=obs, var=var, uns=uns).write_zarr(store)  # everything but X
+        with warnings.catch_warnings():  # the Zarr format version is anndata's default choice
+            warnings.filterwarnings("ignore", message="Writing zarr v2", category=UserWarning)
+            ad.AnnData(obs=obs, var=var, uns=uns).write_zarr(store)  # everything but X
         group = zarr.open_group(store, mode="r+", use_consolidated=False)
         # one integer width for the whole store, chosen from the largest expected count
         wide = max_expected_mean(model) * 64 > np.iinfo(np.int32).max
