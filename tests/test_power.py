@@ -31,9 +31,13 @@ def test_power_increases_with_n_and_is_alpha_at_zero():
 @pytest.mark.slow
 @pytest.mark.parametrize("metric,cells", [("mse", 20), ("pearson_delta", 40)])
 def test_predicted_sample_size_gives_eighty_percent_power(metric, cells):
-    """The n that power() returns reaches 80% +- 5% power in new simulated screens."""
+    """The n that power() returns reaches 80% +- 5% power in new simulated screens.
+
+    The duplicate's advantage over the mean baseline varies from screen to screen (each has
+    its own control cells and training set), so the power is an average over screens and
+    the pilot needs many screens: 40 here."""
     res = power(metric, SCENARIO, predictors=("technical_duplicate", "mean"), cells_per_perturbation=cells,
-                n_pilot=20, n_pilot_test=30, n_train=30, rng=0)
+                n_pilot=40, n_pilot_test=60, n_train=30, rng=0)
     n = int(res.table["n_required"].iloc[0])
     assert 5 <= n <= 200, res.table
     mc = power_check(metric, SCENARIO, n, predictors=("technical_duplicate", "mean"), cells_per_perturbation=cells,

@@ -13,7 +13,7 @@ sigma / delta)^2``. Both assume normal differences; real paired differences of a
 often heavy-tailed (a few perturbations with extreme values in some screens), which makes
 them conservative. :func:`power` therefore estimates the power curve by resampling the
 paired differences of pilot simulations of the scenario (a pilot screen drawn at random,
-then ``n`` of its perturbations with replacement, the t-test applied), and reports the
+then ``n`` of its perturbations, the t-test applied), and reports the
 smallest ``n`` reaching the target power, with the noncentral-t and normal answers beside
 it. :func:`power_check` measures the power of a given ``n`` by Monte Carlo on new screens.
 """
@@ -72,7 +72,9 @@ def _n_required(delta, sigma, alpha, target, n_max=100_000):
 
 
 def _resampled_power(pilots: list, n: int, alpha: float, n_resamples: int, rng) -> float:
-    """Fraction of resampled t-tests that reject: pilot screen at random, n of its differences."""
+    """Fraction of resampled t-tests that reject: a pilot screen at random, n of its differences
+    (without replacement when the pilot has at least n, as a screen with n test perturbations
+    would have them; with replacement beyond)."""
     g = np.random.default_rng(rng)
     which = g.integers(0, len(pilots), n_resamples)
     hits = 0
@@ -80,7 +82,10 @@ def _resampled_power(pilots: list, n: int, alpha: float, n_resamples: int, rng) 
         m = int(np.sum(which == k))
         if m == 0:
             continue
-        draw = d[g.integers(0, d.size, size=(m, n))]
+        if n <= d.size:  # a subset of the pilot's perturbations: a screen with n test perturbations
+            draw = d[np.argsort(g.random((m, d.size)), axis=1)[:, :n]]
+        else:
+            draw = d[g.integers(0, d.size, size=(m, n))]
         mean = draw.mean(axis=1)
         sd = draw.std(axis=1, ddof=1)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -133,7 +138,7 @@ def _screen_values(sc, metrics, predictors, n_test, n_train, seed_seq, options) 
 
 
 def pilot_differences(metrics, scenario, pairs, *, cells_per_perturbation=None, n_pilot: int = 5,
-                      n_pilot_test: int = 40, n_train: int = 40, options=None, rng=0) -> pd.DataFrame:
+                      n_pilot_test: int = 60, n_train: int = 40, options=None, rng=0) -> pd.DataFrame:
     """Paired differences of predictor pairs on pilot simulations of a scenario.
 
     Parameters
@@ -212,8 +217,10 @@ def sample_sizes(differences: pd.DataFrame, *, alpha: float = 0.05, target: floa
     -------
     DataFrame
         One row per (cells_per_perturbation, pair, metric): ``delta``, ``sigma``,
-        ``effect_size``, ``n_required`` (resampling), ``n_t`` (noncentral t), ``n_normal``,
-        ``n_pilot_pairs``.
+        ``delta_sd_between`` (SD of the mean difference from screen to screen: when it is
+        not small against ``delta``, the power is an average over screens and needs many
+        pilot screens to estimate), ``effect_size``, ``n_required`` (resampling), ``n_t``
+        (noncentral t), ``n_normal``, ``n_pilot_pairs``.
     """
     check("alpha", alpha, Interval(0, 1, "neither"))
     check("power", target, Interval(0, 1, "neither"))
@@ -235,7 +242,9 @@ def sample_sizes(differences: pd.DataFrame, *, alpha: float = 0.05, target: floa
         n_t, n_norm = _n_required(delta, sigma, alpha, target)
         n_req = _n_resampled(pilots, alpha, target, n_resamples, np.random.SeedSequence(
             as_seed_sequence(rng).entropy, spawn_key=(len(rows),)))
+        between = float(np.std(ds, ddof=1)) if len(ds) > 1 else np.nan
         rows.append(dict(cells_per_perturbation=c, pair=pair, metric=m, delta=delta, sigma=sigma,
+                         delta_sd_between=between,
                          effect_size=delta / sigma if sigma else np.nan, n_required=n_req, n_t=n_t,
                          n_normal=n_norm, n_pilot_pairs=int(sum(p.size for p in pilots))))
     return pd.DataFrame(rows)
@@ -295,7 +304,7 @@ def _check_common(metric, predictors, alpha, target):
 
 
 def power(metric: str, scenario, *, predictors=("technical_duplicate", "mean"), cells_per_perturbation=None,
-          n_pilot: int = 5, n_pilot_test: int = 40, n_train: int = 40, alpha: float = 0.05,
+          n_pilot: int = 5, n_pilot_test: int = 60, n_train: int = 40, alpha: float = 0.05,
           target: float = 0.8, options=None, n_resamples: int = 4000, rng=0) -> PowerResult:
     """Test perturbations needed to tell two predictors apart with a metric.
 
@@ -312,8 +321,9 @@ def power(metric: str, scenario, *, predictors=("technical_duplicate", "mean"), 
         Settings to evaluate (default: the scenario's).
     n_pilot : int, default 5
         Pilot screens per setting.
-    n_pilot_test : int, default 40
-        Test perturbations per pilot screen.
+    n_pilot_test : int, default 60
+        Test perturbations per pilot screen (sample sizes up to it are resampled without
+        replacement, exactly as a screen of that size draws them).
     n_train : int, default 40
         Training perturbations per screen (the mean baseline and the ladder depend on it:
         keep it as in the study being planned).
