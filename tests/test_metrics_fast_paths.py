@@ -248,8 +248,8 @@ def test_observed_edistances_are_computed_once_per_score_call(screen, monkeypatc
     preds = Predictions([dataclasses.replace(prediction_from_cells("a", other, split.test), name="a"),
                          dataclasses.replace(prediction_from_cells("b", adata, split.test), name="b")])
     calls = []
-    real_fn = _edistance.edistances
-    monkeypatch.setattr(_edistance, "edistances", lambda *a, **k: calls.append(1) or real_fn(*a, **k))
+    real_fn = _edistance._edistances
+    monkeypatch.setattr(_edistance, "_edistances", lambda *a, **k: calls.append(1) or real_fn(*a, **k))
     out = score(preds, adata, split, metrics="pearson_edistance")
     assert len(calls) == 3  # observed once, each prediction once
     assert out[out["predictor"] == "b"]["value"].eq(1.0).all()  # the observed cells themselves

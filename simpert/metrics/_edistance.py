@@ -6,10 +6,20 @@ on log-normalised expression; the within-group means include the zero diagonal, 
 cell-eval does (pertpy averages over distinct pairs instead). The metric is the Pearson
 correlation across perturbations of the observed and predicted E-distances: one value
 per set of perturbations, repeated for every perturbation. Pairwise distances are
-computed in blocks, so memory stays bounded for large control groups.
+computed in blocks, so memory stays bounded for large control groups. Follows cell-eval
+0.8.2 ``cell_eval/metrics/_anndata.py`` (``edistance``).
+
+Undefined cases give NaN with a warning saying why: fewer than two perturbations with
+cells on both sides, or E-distances constant on one side up to rounding (their spread
+at most 1e-9 times the mean distance to the controls; a constant prediction gives E-distances
+that differ by about 1e-14, whose correlation cell-eval reports as a number although it
+measures rounding only). Non-finite values in the cells raise a ValueError instead of
+silently removing a perturbation.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,6 +56,22 @@ def mean_pairwise_distance(X, Y=None, *, chunk_size: int = 1024) -> float:
 
 
 def edistances(cells, n_perturbations: int, *, chunk_size: int = 1024) -> np.ndarray:
+    """E-distance of every perturbation's cells to the control cells (NaN if a group is empty).
+
+    Parameters
+    ----------
+    cells : CellSet
+    n_perturbations : int
+    chunk_size : int, default 1024
+
+    Returns
+    -------
+    ndarray, shape (n_perturbations,)
+    """
+    return _edistances(cells, n_perturbations, chunk_size=chunk_size)[0]
+
+
+def _edistances(cells, n_perturbations: int, *, chunk_size: int = 1024):
     """E-distance of every perturbation's cells to the control cells (NaN if a group is empty).
 
     The control cells are densified once. Perturbed cells are visited in blocks of about
@@ -92,7 +118,16 @@ def edistances(cells, n_perturbations: int, *, chunk_size: int = 1024) -> np.nda
         i = j
     out = np.full(n_perturbations, np.nan)
     out[groups] = 2 * to_ctrl[groups] - within[groups] - s_c
-    return out
+    scale = float(np.mean(to_ctrl[groups])) if groups.size else 0.0
+    return out, scale
+
+
+def _finite(cells, name):
+    data = cells.X.data if sp.issparse(cells.X) else np.asarray(cells.X)
+    bad = int(np.sum(~np.isfinite(data)))
+    if bad:
+        raise ValueError(f"parameter {name!r} must hold finite expression values; got {bad} NaN or infinite "
+                         "value(s) (pearson_edistance would silently lose their perturbations)")
 
 
 def pearson_edistance(inp) -> np.ndarray:
@@ -104,12 +139,23 @@ def pearson_edistance(inp) -> np.ndarray:
     key = ("edistances_real", id(inp.real_cells))
     if key not in cache or cache[key][0] is not inp.real_cells:
         # the observed side is the same for every prediction of a score() call
-        cache[key] = (inp.real_cells, edistances(inp.real_cells, P))
-    a = cache[key][1]
-    b = edistances(inp.pred_cells, P)
+        _finite(inp.real_cells, "real_cells")
+        cache[key] = (inp.real_cells, _edistances(inp.real_cells, P))
+    a, sa = cache[key][1]
+    _finite(inp.pred_cells, "pred_cells")
+    b, sb = _edistances(inp.pred_cells, P)
     ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 2 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
+    if ok.sum() < 2:
+        warnings.warn(f"pearson_edistance is NaN: {int(ok.sum())} perturbation(s) have cells on both sides "
+                      "(a correlation needs 2)", UserWarning, stacklevel=2)
         return np.full(P, np.nan)
+    for side, v, scale in (("observed", a[ok], sa), ("predicted", b[ok], sb)):
+        spread = float(np.std(v))
+        if spread <= 1e-9 * max(scale, np.finfo(float).tiny):
+            warnings.warn(f"pearson_edistance is NaN: the {side} E-distances are constant up to rounding "
+                          f"(standard deviation {spread:.3g}, mean distance to the controls {scale:.3g}); "
+                          "their correlation is undefined", UserWarning, stacklevel=2)
+            return np.full(P, np.nan)
     r = np.corrcoef(a[ok], b[ok])[0, 1]
     return np.full(P, r)
 

@@ -64,14 +64,23 @@ class CellSet:
     Attributes
     ----------
     X : scipy.sparse.csr_matrix or ndarray, shape (n_cells, G)
-        Log-normalised expression (``log1p(target_sum * x / total)``).
+        Log-normalised expression (``log1p(target_sum * x / total)``), genes in the order
+        of ``MetricInput.genes``.
     group : ndarray of int, shape (n_cells,)
         Index into ``MetricInput.perturbations`` for perturbed cells, -1 for control
         cells, -2 for cells of other perturbations (ignored).
+    counts : scipy.sparse.csr_matrix or ndarray, shape (n_cells, G), or None
+        The raw counts of the same cells and genes, when the data are counts (the
+        ``vcc2026`` metrics read them); None for data without counts.
+    train : ndarray of bool, shape (n_cells,), or None
+        True for the cells of the training perturbations and the controls (the cells a
+        method is trained on); None when not known.
     """
 
     X: object
     group: np.ndarray
+    counts: object = None
+    train: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

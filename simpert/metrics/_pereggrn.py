@@ -1,10 +1,14 @@
-"""PEREGGRN's metrics (Kernfeld et al., Genome Biology 2025; ``pereggrn/evaluator.py``).
+"""PEREGGRN's metrics (Kernfeld et al., Genome Biology 2025; ekernf01/pereggrn
+``pereggrn/evaluator.py`` at commit 146e517, ``METRICS``, ``evaluate_per_pert`` and
+``evaluateCausalModel``).
 
-Every metric compares log fold changes against the training-control mean:
-observed LFC ``r_p - r_0`` and predicted LFC ``q_p - q_0`` (the prediction's control,
-which is the observed training control unless the predictor says otherwise). PEREGGRN
-reveals the targeted gene to every method at its observed level, so the native target
-handling here is ``"reveal"``.
+Every metric compares log fold changes against the training-control mean, on both sides:
+observed LFC ``r_p - r_0`` and predicted LFC ``q_p - r_0``. The prediction's fold change is
+taken against the *observed* control, not the prediction's own: for a split of one
+perturbation set, ``evaluateCausalModel`` sets ``baseline_predicted =
+baseline_observed.copy()``, the training controls. (With ``reference="centroid"`` or an
+external vector both sides use that vector instead.) PEREGGRN reveals the targeted gene to
+every method at its observed level, so the native target handling here is ``"reveal"``.
 
 - pereggrn_mse: sum over genes of squared LFC error (``np.linalg.norm(...)**2``).
 - pereggrn_mae: mean over genes of absolute LFC error.
@@ -16,7 +20,9 @@ handling here is ``"reveal"``.
 - pereggrn_proportion_correct_direction: ``mean(sign(obs LFC) == sign(pred LFC))``.
 - pereggrn_distance_in_pca: squared Euclidean distance between observed and predicted
   profiles projected on the first ``n_pcs`` (20) principal components of the training
-  profiles (training perturbations and the control profile).
+  cells (every cell of the training perturbations and the controls, log-normalised), as
+  ``evaluateCausalModel`` fits ``PCA(n_components=min(20, n_genes, n_cells))`` on
+  ``perturbed_expression_data_train_i.X``.
 - pereggrn_cell_label_accuracy: 1 when a random forest trained on the training profiles
   gives the observed and the predicted profile the same label, else 0. Labels are
   ``options["train_labels"]`` when given, otherwise k-means clusters (``n_clusters``) of
@@ -24,14 +30,15 @@ handling here is ``"reveal"``.
   clustering and the forest are seeded (option ``seed``) and, within one ``score`` call,
   fitted once on the training profiles and reused for every prediction.
 
-Deliberate difference: PEREGGRN returns NaN for every metric of a perturbation whose
-predicted or observed LFC is constant; here only the correlations are NaN then, so that
-error metrics of the "control" predictor stay defined.
+Constant fold changes: the correlations are NaN (scipy's ``pearsonr`` / ``spearmanr``
+return NaN for constant input, which is what PEREGGRN's ``METRICS`` report); the error
+metrics stay defined, as in PEREGGRN.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._registry import Metric, register
 from ._stats import row_pearson, row_spearman, top_by_rank
@@ -51,7 +58,8 @@ __all__ = [
 
 
 def _lfc(inp):
-    return inp.delta_pred, inp.delta_real
+    """Predicted and observed LFC, both against the observed reference (the training control)."""
+    return inp.pred - inp.reference_real, inp.delta_real
 
 
 def _keep(inp):
@@ -115,12 +123,6 @@ def pereggrn_proportion_correct_direction(inp) -> np.ndarray:
     return ((np.sign(o) == np.sign(p)) * k).sum(axis=1) / k.sum(axis=1)
 
 
-def _train_matrix(inp):
-    if inp.train is None or len(inp.train) == 0:
-        raise ValueError("this metric needs training profiles; pass a split with training perturbations")
-    return np.vstack([inp.train, inp.real_control[None, :]])
-
-
 def pca_components(X: np.ndarray, n: int) -> np.ndarray:
     """First ``n`` principal axes (rows) of ``X`` (samples x genes), as sklearn's PCA.
 
@@ -133,9 +135,53 @@ def pca_components(X: np.ndarray, n: int) -> np.ndarray:
     return vt[: min(n, rank)]
 
 
+def pca_components_cells(X, n: int, *, dense_limit: float = 2e7) -> np.ndarray:
+    """First ``n`` principal axes of the cells ``X`` (dense or sparse, cells x genes).
+
+    ``n`` is capped at ``min(n, n_cells, n_genes)`` as PEREGGRN caps it. Up to
+    ``dense_limit`` matrix entries the centred matrix is decomposed by SVD (scikit-learn's
+    full solver); beyond, the axes are the leading eigenvectors of the gene covariance
+    matrix, accumulated from the sparse cells without densifying them.
+    """
+    n_cells, G = X.shape
+    n = int(min(n, n_cells, G))
+    if n_cells * G <= dense_limit:
+        Xd = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+        return pca_components(np.asarray(Xd, dtype=np.float64), n)
+    Xs = sp.csr_matrix(X, dtype=np.float64) if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+    m = np.asarray(Xs.mean(axis=0)).ravel()
+    gram = Xs.T @ Xs
+    gram = gram.toarray() if sp.issparse(gram) else np.asarray(gram)
+    cov = gram - n_cells * np.outer(m, m)
+    vals, vecs = np.linalg.eigh(cov)
+    idx = np.argsort(vals)[::-1][:n]
+    keep = vals[idx] > (vals[idx[0]] if idx.size else 0.0) * 1e-10
+    return vecs[:, idx[keep]].T
+
+
 def pereggrn_distance_in_pca(inp) -> np.ndarray:
-    """Squared distance between observed and predicted profiles in the training PCA space."""
-    W = pca_components(_train_matrix(inp), inp.option("n_pcs"))
+    """Squared distance between observed and predicted profiles in the PCA space of the training cells.
+
+    Follows PEREGGRN ``evaluator.py``: ``evaluateCausalModel`` fits
+    ``PCA(n_components=min(20, n_genes, n_cells))`` on the training cells, and
+    ``evaluate_per_pert`` returns ``||pca.transform(observed) - pca.transform(predicted)||^2``.
+    The training cells are ``inp.real_cells`` where ``train`` is True (training
+    perturbations and controls); the axes are fitted once per observed data set and reused
+    for every prediction (``inp.cache``).
+    """
+    cells = inp.real_cells
+    if cells is None or cells.train is None or not np.any(cells.train):
+        raise ValueError("pereggrn_distance_in_pca needs the observed training cells (real_cells with a "
+                         "training mask); PEREGGRN fits its PCA on the training cells")
+    n = int(inp.option("n_pcs"))
+    cache = inp.cache if inp.cache is not None else {}
+    key = ("pca_train_cells", n)
+    hit = cache.get(key)
+    if hit is None or hit[0] is not cells:
+        X = cells.X[np.flatnonzero(cells.train)]
+        hit = (cells, pca_components_cells(X, n))
+        cache[key] = hit
+    W = hit[1]
     diff = (inp.real - inp.pred) @ W.T
     return (diff * diff).sum(axis=1)
 
@@ -194,7 +240,7 @@ for _name, _fn, _hib, _best, _needs, _desc in [
     ("pereggrn_pearson_top_n", pereggrn_pearson_top_n, True, 1.0, {"profiles"}, "Pearson correlation of LFC on the top-n observed genes"),
     ("pereggrn_overlap_top_n", pereggrn_overlap_top_n, True, 1.0, {"profiles"}, "overlap of top-n observed and predicted genes by |LFC|"),
     ("pereggrn_proportion_correct_direction", pereggrn_proportion_correct_direction, True, 1.0, {"profiles"}, "fraction of genes with the right LFC sign"),
-    ("pereggrn_distance_in_pca", pereggrn_distance_in_pca, False, 0.0, {"profiles", "train"}, "squared distance in the space of 20 training PCs"),
+    ("pereggrn_distance_in_pca", pereggrn_distance_in_pca, False, 0.0, {"profiles", "train", "real_cells"}, "squared distance in the space of 20 PCs of the training cells"),
     ("pereggrn_cell_label_accuracy", pereggrn_cell_label_accuracy, True, 1.0, {"profiles", "train"}, "same classifier label for observed and predicted profile"),
 ]:
     register(Metric(_name, _fn, _hib, _best, frozenset(_needs), _desc, _SRC, target="reveal",

@@ -12,10 +12,10 @@ from .._validation import Callable_, Instance, OneOf, check
 __all__ = ["Metric", "NEEDS", "registry", "register", "get", "list_metrics"]
 
 #: What a metric may need besides the pseudobulk profiles of the test perturbations.
-NEEDS = frozenset({"profiles", "cells", "de", "train"})
+NEEDS = frozenset({"profiles", "cells", "real_cells", "de", "train"})
 
 _TARGETS = ("include", "exclude", "pairwise", "reveal")
-_REFERENCES = ("control", "centroid")
+_REFERENCES = ("control", "centroid", "centroid_all")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class Metric:
     best : float or None
         Value a perfect prediction attains (None when there is no fixed best value).
     needs : frozenset of str
-        Subset of ``{"profiles", "cells", "de", "train"}``.
+        Subset of ``{"profiles", "cells", "real_cells", "de", "train"}``: "cells" needs
+        the observed and the predicted cells, "real_cells" the observed cells only.
     description : str
         One line saying what the metric computes and where it comes from.
     source : str
@@ -44,13 +45,17 @@ class Metric:
         Native target-gene handling, used when :func:`simpert.metrics.score` is called with
         ``target=None``: "include", "exclude" (one-sided), "pairwise" or "reveal".
     reference : str or None
-        Native reference point for deltas ("control" or "centroid"); None when the metric
-        does not use one.
+        Native reference point for deltas: "control", "centroid" (mean of the training
+        perturbations' profiles) or "centroid_all" (mean of every perturbation's profile,
+        the test ones included); None when the metric does not use one.
     per_set : bool
         True when the metric has one value per set of perturbations (broadcast to all).
     uses_weights : bool
         True when the metric reads gene weights (``inp.weights``), resolved from the
         ``weights`` option of :func:`simpert.metrics.score`.
+    weights : str or None
+        Native source of gene weights ("train" or "all") used when ``score`` is called
+        with ``weights=None``; None for metrics without weights.
     """
 
     name: str
@@ -64,6 +69,7 @@ class Metric:
     reference: str | None = None
     per_set: bool = False
     uses_weights: bool = False
+    weights: str | None = None
 
     def __post_init__(self):
         check("name", self.name, Instance((str,), label="a non-empty string"))
@@ -79,6 +85,7 @@ class Metric:
         object.__setattr__(self, "needs", needs)
         check("target", self.target, OneOf(_TARGETS))
         check("reference", self.reference, OneOf(_REFERENCES + (None,)))
+        check("weights", self.weights, OneOf(("train", "all", None)))
 
     def __call__(self, inp):
         """Evaluate the metric on a :class:`~simpert.metrics.MetricInput`."""

@@ -1,11 +1,20 @@
 """Retrieval metrics: PerturBench's rank metric and Kernfeld's fair pairwise retrieval.
 
-- perturbench_rank (altoslabs/perturbench, ``rank_helper``): for the observed profile of
-  perturbation p, all predictions are ordered by their distance to it (RMSE, that is the
-  Euclidean distance of the deltas); the score is the 0-based position of p's own
-  prediction divided by N (0 is best, about 0.5 at random). PerturBench breaks ties by a
-  random shuffle; here ties count one half (the expectation of that shuffle).
-  perturbench_rank_cosine uses the cosine distance of the deltas.
+- perturbench_rank (altoslabs/perturbench, ``src/perturbench/analysis/benchmarks/``
+  ``metrics.py``: ``pairwise_metric_helper``, ``rank_helper``; ``evaluation.py``:
+  ``evaluate_pairwise``, ``evaluate_rank``; the default pipelines of
+  ``configs/data/evaluation/default.yaml``): for the observed profile of perturbation p,
+  all predicted profiles are ordered by their RMSE to it (the "average" aggregation: raw
+  mean expression, no control involved); the score is the 0-based position of p's own
+  prediction divided by N, the number of perturbations (0 is best, about 0.5 at random).
+  PerturBench breaks ties by a random shuffle; here ties count one half (the expectation
+  of that shuffle).
+- perturbench_rank_cosine: the "logfc" aggregation (``aggregation.py``, ``logFC_helper``
+  with pseudocount 0.1): each side's log2 fold change of mean expression against its own
+  control, ``log2(q_p + 0.1) - log2(q_0 + 0.1)`` (non-finite entries set to 0, as
+  ``fillna(0)`` does), predictions ordered by decreasing cosine similarity to the observed
+  fold change. A zero fold-change vector has similarity 0 here (NaN in PerturBench, which
+  sorts it last).
 - fair_retrieval (Kernfeld, "target gene shenanigans"): for prediction i and every other
   observed perturbation j, is ``d(P_i, T_i) < d(P_i, T_j)`` when the distance ignores both
   genes i and j? The score is the mean over j (ties one half; 1 is best, 0.5 random).
@@ -19,25 +28,56 @@ import numpy as np
 from ._distance import cross_distances, rank_within_rows
 from ._registry import Metric, register
 
-__all__ = ["perturbench_rank", "perturbench_rank_cosine", "fair_retrieval"]
+__all__ = ["perturbench_rank", "perturbench_rank_cosine", "fair_retrieval", "log2_fold_change"]
 
 
-def _rank(inp, metric):
+def _rank(real, pred, inp, metric):
     at, bt = inp.cross_targets()
-    # rows: observed (truth) p; columns: predictions q
-    D = cross_distances(inp.delta_real, inp.delta_pred, metric, a_targets=at, b_targets=bt,
-                        chunk_size=inp.option("chunk_size"))
-    return rank_within_rows(D) / D.shape[1]
+    # rows: observed (truth) p; columns: predictions q (PerturBench's pairwise matrix, transposed)
+    D = cross_distances(real, pred, metric, a_targets=at, b_targets=bt, chunk_size=inp.option("chunk_size"))
+    return rank_within_rows(D) / D.shape[1]  # rank / N, as rank_helper divides by len(rel_ranks)
+
+
+def log2_fold_change(x, ref, pseudocount: float = 0.1) -> np.ndarray:
+    """PerturBench's ``logFC_helper``: ``log2(x + pc) - log2(ref + pc)``, non-finite -> 0.
+
+    Parameters
+    ----------
+    x : ndarray, shape (P, G)
+        Mean expression per perturbation.
+    ref : ndarray, shape (G,)
+        Mean expression of the control.
+    pseudocount : float, default 0.1
+
+    Returns
+    -------
+    ndarray, shape (P, G)
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.log2(np.asarray(x, float) + pseudocount) - np.log2(np.asarray(ref, float) + pseudocount)
+    out[~np.isfinite(out)] = 0.0
+    return out
 
 
 def perturbench_rank(inp) -> np.ndarray:
-    """Relative rank of the right prediction among all predictions (Euclidean / RMSE)."""
-    return _rank(inp, "l2")
+    """Relative rank of the right prediction among all predicted profiles (RMSE).
+
+    Follows PerturBench ``metrics.py`` (``compare_perts``' "rmse", ``rank_helper``) on the
+    "average" aggregation: raw predicted and observed mean profiles, no control.
+    """
+    return _rank(inp.real, inp.pred, inp, "l2")
 
 
 def perturbench_rank_cosine(inp) -> np.ndarray:
-    """Relative rank of the right prediction among all predictions (cosine distance)."""
-    return _rank(inp, "cosine")
+    """Relative rank of the right prediction by cosine similarity of log fold changes.
+
+    Follows PerturBench ``aggregation.py`` (``logFC_helper``, pseudocount 0.1) and
+    ``metrics.py`` (cosine, ``rank_helper``): each side's ``log2(mean + 0.1)`` minus that
+    of its own control (the reference point, ``inp.reference_real`` / ``reference_pred``).
+    """
+    real = log2_fold_change(inp.real, inp.reference_real)
+    pred = log2_fold_change(inp.pred, inp.reference_pred)
+    return _rank(real, pred, inp, "cosine")
 
 
 def fair_retrieval(inp, metric: str = "sqeuclidean") -> np.ndarray:
@@ -65,10 +105,10 @@ def fair_retrieval(inp, metric: str = "sqeuclidean") -> np.ndarray:
 
 
 register(Metric("perturbench_rank", perturbench_rank, False, 0.0, frozenset({"profiles"}),
-                "rank of the right prediction among all predictions around the truth (RMSE)",
-                "PerturBench", reference="control"), overwrite=True)
+                "rank of the right prediction among all predicted profiles around the truth (RMSE)",
+                "PerturBench", reference=None), overwrite=True)
 register(Metric("perturbench_rank_cosine", perturbench_rank_cosine, False, 0.0, frozenset({"profiles"}),
-                "rank of the right prediction among all predictions (cosine of deltas)",
+                "rank of the right prediction by cosine of log2(mean + 0.1) fold changes",
                 "PerturBench", reference="control"), overwrite=True)
 register(Metric("fair_retrieval", fair_retrieval, True, 1.0, frozenset({"profiles"}),
                 "pairwise retrieval ignoring both perturbations' target genes", "Kernfeld",

@@ -12,6 +12,28 @@ from ._registry import get
 __all__ = ["scaled_score"]
 
 
+def _left_out(metric: str) -> bool:
+    """Whether cell-eval leaves a perturbation out of its table where this metric is NaN.
+
+    cell-eval's DE metrics emit no row for a perturbation without real significant genes
+    (simpert reports NaN there); its results table is pivoted and summarised by polars'
+    ``describe()``, which skips the resulting nulls. Its profile metrics store NaN, which
+    propagates into the mean.
+    """
+    try:
+        return "de" in get(metric).needs
+    except (ValueError, TypeError):
+        return False
+
+
+def _statistic(metric: str, v: np.ndarray, statistic: str) -> float:
+    if _left_out(metric):
+        v = v[~np.isnan(v)]
+        if v.size == 0:
+            return np.nan
+    return float(np.mean(v)) if statistic == "mean" else float(np.median(v))
+
+
 def _aggregate(scores, statistic):
     if isinstance(scores, pd.DataFrame):
         if not {"metric", "value"} <= set(scores.columns):
@@ -25,9 +47,7 @@ def _aggregate(scores, statistic):
                 f"{sorted(scores['predictor'].unique())[:5]}"
             )
         g = scores.groupby("metric", sort=False)["value"]
-        # NaN propagates into the mean, as polars' describe() does in cell-eval
-        return g.apply(lambda v: float(np.mean(v.to_numpy())) if statistic == "mean"
-                       else float(np.median(v.to_numpy())))
+        return pd.Series({m: _statistic(m, v.to_numpy(dtype=float), statistic) for m, v in g}, dtype=float)
     if isinstance(scores, (Mapping, pd.Series)):
         return pd.Series(dict(scores), dtype=float)
     raise TypeError(
@@ -42,7 +62,13 @@ def scaled_score(scores, baseline_scores, *, statistic: str = "mean") -> pd.Data
     ``1 - u / b``; ``u`` and ``b`` are the predictor's and the baseline's mean over
     perturbations. NaN becomes 0, values below 0 are clipped to 0, and ``avg_score`` is
     the mean over metrics (the leaderboard multiplies it by 100). Metrics without a
-    best value of 0 or 1 are skipped, as cell-eval skips them.
+    best value of 0 or 1 are skipped, as cell-eval skips them. Follows cell-eval 0.8.2
+    ``cell_eval/_score.py`` (``score_agg_metrics``) on the table of
+    ``_pipeline/_runner.py`` (``get_agg_results``: pivot, then polars ``describe()``).
+
+    Perturbations where a DE metric is NaN (no real significant genes) are left out of
+    that metric's mean, as cell-eval emits no row for them; NaN values of the other
+    metrics propagate into the mean, as they do in polars.
 
     Parameters
     ----------

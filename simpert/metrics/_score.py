@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._profiles import DEFAULT_TARGET_SUM, expression, group_profiles
+from .._profiles import DEFAULT_TARGET_SUM, counts_matrix, expression, group_profiles, representation
 from .._validation import Instance, Interval, OneOf, check
 from ..predict._types import Prediction, Predictions, Split
 from ._de_metrics import de_table
@@ -22,7 +22,7 @@ from ._weighted import mejia_weights, t_statistics
 __all__ = ["score", "build_input", "resolve_metrics", "target_indices", "metric_values"]
 
 _TARGETS = ("include", "exclude", "pairwise", "reveal")
-_REFS = ("control", "centroid")
+_REFS = ("control", "centroid", "centroid_all")
 _WEIGHTS = ("train", "all")
 
 
@@ -106,7 +106,7 @@ class _Expression:
 
     def __init__(self, adata, target_sum):
         self.adata = adata
-        self.X = expression(adata, target_sum=target_sum)
+        self.X = expression(adata, target_sum=median_total(adata) if target_sum == "median" else target_sum)
 
     def profiles(self, by="perturbation") -> pd.DataFrame:
         """``group_profiles(adata, by)`` computed from the stored matrix (same arithmetic)."""
@@ -120,12 +120,63 @@ class _Expression:
                             columns=self.adata.var_names.copy())
 
 
-def _cells(adata, perturbations, control, target_sum, X=None):
-    X = expression(adata, target_sum=target_sum) if X is None else X
+def median_total(adata) -> float:
+    """Median of the positive cell totals of ``adata``'s counts (scanpy's ``normalize_total``).
+
+    cell-eval normalises each AnnData to its own median total (``_evaluator._convert_to_normlog``
+    calls ``scanpy.pp.normalize_total`` without ``target_sum``); scanpy takes the median
+    over the cells whose total is positive. 1.0 when no cell has counts.
+    """
+    x = counts_matrix(adata)
+    tot = np.asarray(x.sum(axis=1)).ravel().astype(np.float64)
+    tot = tot[tot > 0]
+    return float(np.median(tot)) if tot.size else 1.0
+
+
+def _gene_columns(adata, genes, name):
+    """Column of each of ``genes`` in ``adata`` (None when already in that order)."""
+    vn = pd.Index([str(g) for g in adata.var_names])
+    want = pd.Index(genes)
+    if vn.equals(want):
+        return None
+    if len(vn) != len(want) or not vn.is_unique or set(vn) != set(want):
+        raise ValueError(f"parameter {name!r} must hold cells with the genes of adata (any order); got "
+                         f"{len(vn)} genes, {len(set(vn) & set(want))} of adata's {len(want)}")
+    return vn.get_indexer(want)
+
+
+def _cells(adata, perturbations, control, target_sum, X=None, genes=None, train=None, name="adata"):
+    """:class:`CellSet` of ``adata``: log-normalised cells, counts, group codes, training mask.
+
+    Genes are put in the order ``genes`` (an AnnData of predicted cells may list them in
+    another order); ``target_sum="median"`` normalises to ``adata``'s own median total.
+    """
+    cols = None if genes is None else _gene_columns(adata, genes, name)
+    if X is None:
+        X = expression(adata, target_sum=median_total(adata) if target_sum == "median" else target_sum)
+    counts = counts_matrix(adata) if representation(adata) == "lognorm" else None
+    if cols is not None:
+        X = X[:, cols]
+        counts = None if counts is None else counts[:, cols]
     labels = adata.obs["perturbation"].astype(str).to_numpy()
     code = pd.Index([str(p) for p in perturbations]).get_indexer(labels)
     code = np.where(labels == control, -1, np.where(code >= 0, code, -2))
-    return CellSet(X=X, group=code)
+    is_train = None if train is None else (labels == control) | np.isin(labels, [str(t) for t in train])
+    return CellSet(X=X, group=code, counts=counts, train=is_train)
+
+
+def _with_controls(pc: CellSet, real_cells: CellSet) -> CellSet:
+    """Predicted cells without controls, completed by the observed control cells.
+
+    Both sets are already in the genes of the screen; counts are kept when both sides
+    have them.
+    """
+    ctrl = np.flatnonzero(real_cells.group == -1)
+    X = sp.vstack([sp.csr_matrix(pc.X), sp.csr_matrix(real_cells.X)[ctrl]]).tocsr()
+    counts = None
+    if pc.counts is not None and real_cells.counts is not None:
+        counts = sp.vstack([sp.csr_matrix(pc.counts), sp.csr_matrix(real_cells.counts)[ctrl]]).tocsr()
+    return CellSet(X=X, group=np.concatenate([pc.group, np.full(ctrl.size, -1)]), counts=counts)
 
 
 def _weights(kind, adata, split, test, genes, target_sum, X=None):
@@ -147,6 +198,13 @@ def _weights(kind, adata, split, test, genes, target_sum, X=None):
     return w if kind == "all" else w.mean(axis=0)
 
 
+def _weight_kind(weights, metric: Metric) -> str:
+    """Weight source of ``metric``: the ``weights`` option, else the metric's own convention."""
+    if weights is None:
+        return metric.weights or "all"
+    return weights if isinstance(weights, str) else "external"
+
+
 def _de_for(de, key, adata_like, control, perturbations, genes, what, target_sum=DEFAULT_TARGET_SUM):
     if de is not None:
         if not isinstance(de, Mapping):
@@ -163,9 +221,10 @@ def _de_for(de, key, adata_like, control, perturbations, genes, what, target_sum
         ) from None
     if adata_like is None:
         raise ValueError(f"DE-based metrics need predicted cells; prediction {what!r} has no .cells")
-    # counts are normalised to target_sum (the profiles' convention); log-normalised input
-    # (values with decimals) is used as it is, as cell-eval does
-    res = wilcoxon(adata_like, control=control, normalize="auto", target_sum=target_sum)
+    # counts are normalised to the AnnData's own median total and log1p-transformed, and
+    # log-normalised input (values with decimals) is used as it is, as cell-eval does
+    # (cell_eval/_evaluator.py, _convert_to_normlog: scanpy.pp.normalize_total, log1p)
+    res = wilcoxon(adata_like, control=control, normalize="auto", target_sum=None)
     table = getattr(res, "table", res)
     return de_table(table, perturbations, genes)
 
@@ -268,11 +327,14 @@ def _observed(prof, adata, split, test, genes) -> dict:
     }
 
 
-def _variant(base: MetricInput, target: str, reference, cache: dict) -> MetricInput:
-    key = (target, reference if isinstance(reference, str) or reference is None else "external")
+def _variant(base: MetricInput, target: str, reference, cache: dict, centroid_all=None,
+             weights=None, weight_key=None) -> MetricInput:
+    key = (target, reference if isinstance(reference, str) or reference is None else "external", weight_key)
     if key in cache:
         return cache[key]
     changes = {"target": target}
+    if weight_key is not None:
+        changes["weights"] = weights
     if target == "reveal":
         pred = base.pred.copy()
         rows = np.flatnonzero(base.targets >= 0)
@@ -287,6 +349,11 @@ def _variant(base: MetricInput, target: str, reference, cache: dict) -> MetricIn
         mu = base.train.mean(axis=0)
         changes["reference_real"] = mu
         changes["reference_pred"] = mu
+    elif isinstance(reference, str) and reference == "centroid_all":
+        if centroid_all is None:
+            raise ValueError("parameter 'reference' = 'centroid_all' needs perturbed cells in adata; got none")
+        changes["reference_real"] = centroid_all
+        changes["reference_pred"] = centroid_all
     else:
         changes["reference_real"] = reference
         changes["reference_pred"] = reference
@@ -296,7 +363,7 @@ def _variant(base: MetricInput, target: str, reference, cache: dict) -> MetricIn
 
 
 def score(preds, adata, split, *, metrics, target: str | None = None, reference=None,
-          weights="train", de=None, target_sum: float = DEFAULT_TARGET_SUM,
+          weights=None, de=None, target_sum=DEFAULT_TARGET_SUM,
           options: Mapping | None = None) -> pd.DataFrame:
     """Score predictions with any set of metrics.
 
@@ -319,22 +386,30 @@ def score(preds, adata, split, *, metrics, target: str | None = None, reference=
         comparison it takes part in (pairwise, Kernfeld), or revealed (the prediction's
         target gene set to its observed value, PEREGGRN). None: each metric's native
         handling (``Metric.target``).
-    reference : {"control", "centroid"}, ndarray of shape (G,), or None, default None
+    reference : {"control", "centroid", "centroid_all"}, ndarray of shape (G,), or None, default None
         Reference point of deltas: control profiles (each side its own control), the
-        perturbed centroid of the training perturbations (Systema), or an external
-        vector. None: each metric's native reference (``Metric.reference``).
+        perturbed centroid of the training perturbations (Systema), the centroid of every
+        perturbation's profile, test ones included (Mejia et al.), or an external vector.
+        None: each metric's native reference (``Metric.reference``).
         ``systematic_variation`` describes the data and always uses the training
         centroid, whatever this option says.
-    weights : {"train", "all"} or ndarray, default "train"
+    weights : {"train", "all"}, ndarray or None, default None
         Source of gene weights for weighted metrics (see ``simpert.metrics._weighted``):
-        training perturbations only, all perturbations (leaky), or external weights of
-        shape (G,) or (P, G).
+        "all" gives each test perturbation its own weights from its cells against every
+        other perturbed cell (Mejia et al.; the held-out truth enters the weights),
+        "train" one vector from the training perturbations only (no leakage), or external
+        weights of shape (G,) or (P, G). None: each metric's own convention
+        (``Metric.weights``; "all" for ``wmse`` and ``weighted_r2_delta``).
     de : mapping or None
         DE tables for DE-based metrics: ``{"real": table, <predictor name>: table}``,
         tidy tables in simpert's or cell-eval's schema. None: computed with
-        ``simpert.de.wilcoxon`` from ``adata`` and each prediction's ``.cells``.
-    target_sum : float, default 1e4
-        Normalisation total of the log-normalised profiles.
+        ``simpert.de.wilcoxon`` from ``adata`` and each prediction's ``.cells``, each
+        AnnData of counts normalised to its own median cell total and log1p-transformed,
+        as cell-eval does.
+    target_sum : float or "median", default 1e4
+        Normalisation total of the log-normalised profiles and cells. "median": each
+        AnnData (the screen, each prediction's cells) is normalised to its own median
+        cell total, as cell-eval does (``scanpy.pp.normalize_total`` without a total).
     options : mapping, optional
         Metric options overriding ``DEFAULT_OPTIONS`` (``fdr``, ``top_n``, ``n_de``, ...).
 
@@ -361,7 +436,10 @@ def score(preds, adata, split, *, metrics, target: str | None = None, reference=
         raise ValueError("parameter 'adata' must be an AnnData with obs['perturbation']; got none")
     check("split", split, Instance((Split,)))
     check("target", target, OneOf(_TARGETS + (None,)))
-    check("target_sum", target_sum, Interval(0, None, closed="neither"))
+    if not (isinstance(target_sum, str) and target_sum == "median"):
+        if isinstance(target_sum, str) or isinstance(target_sum, bool):
+            raise ValueError(f"parameter 'target_sum' must be a positive number or 'median'; got {target_sum!r}")
+        check("target_sum", target_sum, Interval(0, None, closed="neither"))
     ms = resolve_metrics(metrics)
     G = adata.n_vars
     if reference is not None and not isinstance(reference, str):
@@ -375,7 +453,7 @@ def score(preds, adata, split, *, metrics, target: str | None = None, reference=
         if w.ndim not in (1, 2) or w.shape[-1] != G or (w.ndim == 2 and w.shape[0] != len(split.test)) \
                 or not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ValueError(
-                f"parameter 'weights' must be 'train', 'all' or a non-negative finite array of shape "
+                f"parameter 'weights' must be None, 'train', 'all' or a non-negative finite array of shape "
                 f"({G},) or ({len(split.test)}, {G}); got array of shape {w.shape}"
             )
         weights = w
@@ -389,12 +467,18 @@ def score(preds, adata, split, *, metrics, target: str | None = None, reference=
     genes = tuple(map(str, adata.var_names))
     real_expr = _Expression(adata, target_sum)  # the observed counts are normalised once
     profiles = real_expr.profiles("perturbation")
-    w_res = None
-    if any(m.uses_weights for m in ms):
-        w_res = weights if not isinstance(weights, str) else _weights(weights, adata, split, test, genes,
-                                                                       target_sum, X=real_expr.X)
-    real_cells = _cells(adata, test, split.control, target_sum, X=real_expr.X) if "cells" in needs else None
+    w_res: dict = {}  # weight source -> weights
+    for m in ms:
+        if m.uses_weights:
+            kind = _weight_kind(weights, m)
+            if kind not in w_res:
+                w_res[kind] = weights if kind == "external" else _weights(kind, adata, split, test, genes,
+                                                                           target_sum, X=real_expr.X)
+    real_cells = _cells(adata, test, split.control, target_sum, X=real_expr.X, train=split.train) \
+        if needs & {"cells", "real_cells"} else None
     del real_expr
+    others = [str(p) for p in profiles.index if str(p) != str(split.control)]
+    centroid_all = profiles.loc[others].to_numpy(dtype=float).mean(axis=0) if others else None
     call_cache: dict = {}  # quantities of the observed data shared by every prediction
     de_real = _de_for(de, "real", adata, split.control, test, genes, "real", target_sum) if "de" in needs else None
 
@@ -407,22 +491,27 @@ def score(preds, adata, split, *, metrics, target: str | None = None, reference=
                 and all(p in profiles.index for p in test) else None
         base = build_input(pred, adata, split, profiles=profiles, target_sum=target_sum, options=options,
                            observed=observed)
-        extra = {"weights": w_res, "de_real": de_real, "real_cells": real_cells, "cache": call_cache}
+        extra = {"de_real": de_real, "real_cells": real_cells, "cache": call_cache}
         if "de" in needs:
             extra["de_pred"] = _de_for(de, name, pred.cells, split.control, test, genes, name, target_sum)
         if "cells" in needs:
             if pred.cells is None:
                 raise ValueError(f"metrics that need cells require predicted cells; prediction {name!r} has no .cells")
-            pc = _cells(pred.cells, test, split.control, target_sum)
+            pc = _cells(pred.cells, test, split.control, target_sum, genes=genes, name="preds")
+            vals = pc.X.data if sp.issparse(pc.X) else np.asarray(pc.X)
+            if not np.all(np.isfinite(vals)):
+                raise ValueError(f"parameter 'preds' must carry finite cells; prediction {name!r} has "
+                                 f"{int(np.sum(~np.isfinite(vals)))} NaN or infinite value(s) in its cells")
             if not np.any(pc.group == -1):  # no predicted controls: use the observed ones
-                X = sp.vstack([sp.csr_matrix(pc.X), sp.csr_matrix(real_cells.X)[real_cells.group == -1]]).tocsr()
-                pc = CellSet(X=X, group=np.concatenate([pc.group, np.full(int((real_cells.group == -1).sum()), -1)]))
+                pc = _with_controls(pc, real_cells)
             extra["pred_cells"] = pc
         base = dataclasses.replace(base, **extra)
         cache: dict = {}
         for m in ms:
             try:
-                inp = _variant(base, target or m.target, reference if reference is not None else m.reference, cache)
+                wkey = _weight_kind(weights, m) if m.uses_weights else None
+                inp = _variant(base, target or m.target, reference if reference is not None else m.reference, cache,
+                               centroid_all=centroid_all, weights=w_res.get(wkey), weight_key=wkey)
                 vals = metric_values(m, m.fn(inp), len(test))
             except Exception as err:  # noqa: BLE001 - recorded per metric, the rest is kept
                 failures.append({"predictor": name, "metric": m.name, "message": f"{type(err).__name__}: {err}"})

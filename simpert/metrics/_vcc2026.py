@@ -24,7 +24,8 @@ Entry points: :func:`vcc2026_metrics` (per-perturbation values and aggregates of
 prediction), :func:`vcc2026_baseline` (the mean-response baseline prediction),
 :func:`vcc2026_anchors` (baseline and replicate ends of the scale), :func:`vcc2026_score`
 (all of it). The six metrics are also in the registry (``source="cell-eval2"``); there they
-read raw counts from ``MetricInput.real_cells`` / ``pred_cells``.
+read raw counts from ``MetricInput.real_cells`` / ``pred_cells`` (``CellSet.counts``), so
+``metrics.score(..., metrics=["pds_cosine", ...])`` runs them on a screen of counts.
 """
 
 from __future__ import annotations
@@ -979,7 +980,9 @@ def _cells_from_input(cs, n_test: int, name: str, integral: bool) -> _Cells:
         fail(name, "cells (the vcc2026 metrics need the raw counts of every cell)", None)
     code = np.asarray(cs.group, dtype=np.int64)
     code = np.where(code == -1, n_test, np.where(code >= 0, code, -1))
-    X = _as_counts(cs.X, name, integral=integral)
+    # raw counts: the CellSet's counts when it carries them (metrics.score passes them
+    # next to the log-normalised cells), else its matrix itself
+    X = _as_counts(cs.X if getattr(cs, "counts", None) is None else cs.counts, name, integral=integral)
     labels = np.array([*(str(i) for i in range(n_test)), "__control__"], dtype=object)
     return _Cells(X, code, labels, n_test)
 
@@ -1022,8 +1025,10 @@ _SECTIONS = """
 Parameters
 ----------
 inp : MetricInput
-    Needs ``real_cells`` and ``pred_cells`` with raw counts in ``CellSet.X`` (control cells
-    coded -1) and ``targets``, each perturbation's target gene column. Computed once per
+    Needs ``real_cells`` and ``pred_cells`` with raw counts in ``CellSet.counts`` (or in
+    ``CellSet.X`` when ``counts`` is None; control cells coded -1) and ``targets``, each
+    perturbation's target gene column. :func:`simpert.metrics.score` passes the counts of
+    the screen and of each prediction's cells. Computed once per
     prediction for all six metrics (cached in ``inp.cache``).
 
 Returns

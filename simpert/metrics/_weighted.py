@@ -8,17 +8,21 @@ reference="rest")`` with controls removed; computed here in one vectorised pass,
 
 - wmse: ``sum_g (w_pg / sum_g w_pg) (q_pg - r_pg)^2`` on absolute expression.
 - weighted_r2_delta: weighted R^2 (scikit-learn's ``r2_score`` with ``sample_weight``) of
-  ``r_p - mu`` by ``q_p - mu``, mu the perturbed centroid of the training perturbations.
+  ``r_p - mu`` by ``q_p - mu``, mu the perturbed centroid: the unweighted mean of every
+  perturbation's profile, the test perturbations included (native reference
+  "centroid_all").
 - r2_delta: the same without weights.
 - mse_de / r2_delta_de: DE-restricted forms, over the top ``n_de`` (20) genes by
   ``|r_p - r_0|`` (unweighted).
 
-Weight source (``score(weights=...)``): "train" (default) uses only the training
-perturbations: each training perturbation's weights against the other training
-perturbations, averaged into one vector per gene, so no held-out data enters the metric;
-"all" computes each test perturbation's weights from its own observed cells against all
-other perturbed cells, as Mejia et al. do (the held-out truth leaks into the metric);
-an array gives external weights, shape (G,) or (P, G).
+Weight source (``score(weights=...)``): None (default) takes each metric's own convention,
+which for wmse and weighted_r2_delta is the source's: "all" computes each test
+perturbation's weights from its own observed cells against all other perturbed cells (the
+held-out truth enters the metric, as in the source). The leakage-free variants are named
+options: ``weights="train"`` uses only the training perturbations (each training
+perturbation's weights against the other training perturbations, averaged into one vector
+per gene) and ``reference="centroid"`` the centroid of the training perturbations. An
+array gives external weights, shape (G,) or (P, G).
 """
 
 from __future__ import annotations
@@ -160,16 +164,17 @@ def r2_delta_de(inp) -> np.ndarray:
 
 _SRC = "Mejia/Miller"
 register(Metric("wmse", wmse, False, 0.0, frozenset({"profiles", "train"}),
-                "weighted mean squared error (t-statistic weights)", _SRC, uses_weights=True),
+                "weighted mean squared error (t-statistic weights of each perturbation vs the rest)", _SRC,
+                uses_weights=True, weights="all"),
          overwrite=True)
 register(Metric("weighted_r2_delta", weighted_r2_delta, True, 1.0, frozenset({"profiles", "train"}),
-                "weighted R^2 of deltas against the perturbed centroid", _SRC,
-                reference="centroid", uses_weights=True), overwrite=True)
+                "weighted R^2 of deltas against the centroid of all perturbations", _SRC,
+                reference="centroid_all", uses_weights=True, weights="all"), overwrite=True)
 register(Metric("r2_delta", r2_delta, True, 1.0, frozenset({"profiles", "train"}),
-                "R^2 of deltas against the perturbed centroid", _SRC, reference="centroid"),
+                "R^2 of deltas against the centroid of all perturbations", _SRC, reference="centroid_all"),
          overwrite=True)
 register(Metric("mse_de", mse_de, False, 0.0, frozenset({"profiles"}),
                 "mean squared error over the top-20 genes by observed change", _SRC), overwrite=True)
 register(Metric("r2_delta_de", r2_delta_de, True, 1.0, frozenset({"profiles", "train"}),
                 "R^2 of deltas over the top-20 genes by observed change", _SRC,
-                reference="centroid"), overwrite=True)
+                reference="centroid_all"), overwrite=True)
