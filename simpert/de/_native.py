@@ -259,8 +259,8 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = lfc / se
     pvalue = 2.0 * ndtr(-np.abs(stat))
-    # R's results() (cleanContrast): every count of both compared levels is 0 -> log2FC 0,
-    # stat 0, p-value 1 (lfcSE kept); Cook's filtering comes after. R looks at counts(dds),
+    # R's results() (cleanContrast in R/results.R): every count of both compared levels is 0
+    # -> log2FC 0, stat 0, p-value 1 (lfcSE kept); Cook's filtering comes after. R looks at counts(dds),
     # which DESeq() restores to the original counts after the refit with replaced ones.
     level_zero = np.add.reduceat(Y[nz], starts, axis=1) == 0
     contrast_zero = np.zeros((P, G), dtype=bool)
@@ -298,8 +298,8 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
 
     conv_full = np.zeros(G, dtype=bool)
     conv_full[nz] = conv
-    # R's mcols(dds)$replace: a Cook's distance above the cutoff in any sample of the first
-    # fit, whether or not the count could be replaced
+    # R's mcols(dds)$replace (replaceOutliers in R/core.R): a Cook's distance above the cutoff
+    # in any sample of the first fit, whether or not the count could be replaced
     any_full = np.zeros(G, dtype=bool)
     any_full[nz] = any_out
     fit = NativeFit(
