@@ -260,8 +260,9 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
         stat = lfc / se
     pvalue = 2.0 * ndtr(-np.abs(stat))
     # R's results() (cleanContrast in R/results.R): every count of both compared levels is 0
-    # -> log2FC 0, stat 0, p-value 1 (lfcSE kept); Cook's filtering comes after. R looks at counts(dds),
-    # which DESeq() restores to the original counts after the refit with replaced ones.
+    # -> log2FC 0, stat 0, p-value 1 (lfcSE kept); Cook's filtering comes after. R looks at
+    # counts(dds), which DESeq() restores to the original counts after the refit with
+    # replaced ones.
     level_zero = np.add.reduceat(Y[nz], starts, axis=1) == 0
     contrast_zero = np.zeros((P, G), dtype=bool)
     contrast_zero[:, nz] = (level_zero[:, 1:] & level_zero[:, :1]).T

@@ -31,8 +31,7 @@ import numpy as np
 from ._native_nbloglik import count_table, log_posterior, log_posterior_derivs
 
 __all__ = ["armijo_max_log_alpha", "newton_max_log_alpha", "grid_max_log_alpha", "genewise_dispersion",
-           "map_dispersion",
-           "rough_moments_init"]
+           "map_dispersion", "rough_moments_init"]
 
 MIN_DISP = 1e-8
 _EPS_ARMIJO = 1e-4
