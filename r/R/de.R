@@ -18,9 +18,10 @@
 #' @param group The `colData` column holding the perturbation (condition) of each sample;
 #'   default `"perturbation"`, or for a `DESeqDataSet` without it the last variable of
 #'   its design.
-#' @param format `"results"`: a `SimpleList` of `DataFrame`s, one per perturbation,
-#'   named by it, with gene rownames and the columns of `DESeq2::results()`
-#'   (`baseMean`, `log2FoldChange`, `lfcSE`, `stat`, `pvalue`, `padj`); `"long"`: one
+#' @param format `"results"`: a `SimpleList` of `DataFrame`s (`DESeqResults` when DESeq2
+#'   is installed), one per perturbation, named by it, with gene rownames, the columns
+#'   of `DESeq2::results()` (`baseMean`, `log2FoldChange`, `lfcSE`, `stat`, `pvalue`,
+#'   `padj`) and their descriptions in `mcols()`; `"long"`: one
 #'   `data.frame` with a row per perturbation and gene (`perturbation` and `gene`
 #'   first).
 #' @param replicate For cells (a `SingleCellExperiment`): the `colData` column of
@@ -88,7 +89,8 @@ run_de <- function(se, backend = c("native", "pydeseq2", "r"), control = NULL, s
               if (!is.null(shrink)) c("--shrink", shrink)))
     res <- de_tables(utils::read.csv(out, stringsAsFactors = FALSE, check.names = FALSE,
                                      na.strings = c("NA", "NaN", "")),
-                     genes = rownames(se), levels = levels(design$perturbation)[-1L])
+                     genes = rownames(se), levels = levels(design$perturbation)[-1L],
+                     group = design$group, control = design$control)
   }
   if (identical(format, "long")) return(long_table(res))
   res
@@ -105,7 +107,7 @@ check_replicates <- function(design) {
 }
 
 # Long table of the command line -> a SimpleList of results()-like DataFrames.
-de_tables <- function(tab, genes, levels) {
+de_tables <- function(tab, genes, levels, group = "perturbation", control = "control") {
   rename <- c(base_mean = "baseMean", log2fc = "log2FoldChange", lfc_se = "lfcSE", stat = "stat",
               pvalue = "pvalue", padj = "padj", log2fc_shrunk = "log2FoldChangeShrunk",
               lfc_se_shrunk = "lfcSEShrunk")
@@ -115,9 +117,25 @@ de_tables <- function(tab, genes, levels) {
     cols <- intersect(names(rename), names(d))
     df <- S4Vectors::DataFrame(d[, cols, drop = FALSE], row.names = genes)
     names(df) <- rename[cols]
+    S4Vectors::mcols(df) <- S4Vectors::DataFrame(
+      type = ifelse(names(df) == "baseMean", "intermediate", "results"),
+      description = de_descriptions(names(df), group, p, control))
+    if (requireNamespace("DESeq2", quietly = TRUE)) df <- DESeq2::DESeqResults(df)
     df
   })
   S4Vectors::SimpleList(stats::setNames(out, levels))
+}
+
+de_descriptions <- function(cols, group, p, control) {
+  contrast <- sprintf("%s %s vs %s", group, p, control)
+  unname(c(baseMean = "mean of normalized counts for all samples",
+           log2FoldChange = paste("log2 fold change (MLE):", contrast),
+           lfcSE = paste("standard error:", contrast),
+           stat = paste("Wald statistic:", contrast),
+           pvalue = paste("Wald test p-value:", contrast),
+           padj = "BH adjusted p-values",
+           log2FoldChangeShrunk = paste("log2 fold change (normal prior):", contrast),
+           lfcSEShrunk = paste("posterior SD (normal prior):", contrast))[cols])
 }
 
 long_table <- function(res) {

@@ -12,6 +12,7 @@ test_that("run_de (native engine) agrees with R DESeq2 and returns results()-lik
   expect_identical(rownames(r1), rownames(se))
   expect_identical(names(r1), c("baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj",
                                 "log2FoldChangeShrunk", "lfcSEShrunk"))
+  expect_match(S4Vectors::mcols(r1)$description[2], "log2 fold change \\(MLE\\): perturbation .* vs control")
   dds <- DESeq2::DESeqDataSet(se, design = ~perturbation)
   dds <- suppressMessages(DESeq2::DESeq(dds, quiet = TRUE))
   p <- perts[[1L]]
