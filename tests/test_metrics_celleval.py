@@ -10,7 +10,6 @@ from scipy.stats import false_discovery_control, mannwhitneyu
 
 from simpert._profiles import lognormalize
 from simpert.metrics import score
-from simpert.metrics._score import median_total
 from simpert.predict._types import Predictions, Split
 
 from _metrics_data import nb_screen, prediction_from_cells
@@ -20,9 +19,9 @@ pl = pytest.importorskip("polars")
 ad = pytest.importorskip("anndata")
 
 
-def lognorm_adata(a, target_sum=1e4):
+def lognorm_adata(a):
     b = a.copy()
-    b.X = sp.csr_matrix(lognormalize(a.X, target_sum=target_sum))
+    b.X = sp.csr_matrix(lognormalize(a.X))
     return b
 
 
@@ -143,16 +142,14 @@ def test_de_computed_by_simpert_wilcoxon_when_not_given(setup):
         pytest.skip("simpert.de.wilcoxon not available")
     names = ["overlap_at_N", "precision_at_N", "roc_auc"]
     auto = score(setup["preds"], setup["real"], setup["split"], metrics=names)
-    # each AnnData normalised to its own median total, as cell-eval converts counts
-    tables = {"real": de_mod.wilcoxon(setup["real"], control="control", normalize=True, target_sum=None),
-              "model": de_mod.wilcoxon(setup["pred"], control="control", normalize=True, target_sum=None)}
+    tables = {"real": de_mod.wilcoxon(setup["real"], control="control", normalize=True, target_sum=1e4),
+              "model": de_mod.wilcoxon(setup["pred"], control="control", normalize=True, target_sum=1e4)}
     given = score(setup["preds"], setup["real"], setup["split"], metrics=names, de=tables)
     np.testing.assert_array_equal(auto["value"].to_numpy(), given["value"].to_numpy())
     # and agree with the scores from the MWU tables built here the way cell-eval's DE does;
     # p-values agree to ~1e-8, which can reorder float32-tied scores in the AUCs slightly
-    med = {k: lognorm_adata(setup[k], target_sum=median_total(setup[k])) for k in ("real", "pred")}
     ref = score(setup["preds"], setup["real"], setup["split"], metrics=names,
-                de={"real": mwu_de(med["real"]), "model": mwu_de(med["pred"])})
+                de={"real": setup["de_real"], "model": setup["de_pred"]})
     exact = auto["metric"] != "roc_auc"
     np.testing.assert_allclose(auto["value"][exact].to_numpy(), ref["value"][exact].to_numpy(), atol=1e-9)
-    np.testing.assert_allclose(auto["value"].to_numpy(), ref["value"].to_numpy(), atol=5e-3)
+    np.testing.assert_allclose(auto["value"].to_numpy(), ref["value"].to_numpy(), atol=2e-3)

@@ -221,10 +221,12 @@ def _de_for(de, key, adata_like, control, perturbations, genes, what, target_sum
         ) from None
     if adata_like is None:
         raise ValueError(f"DE-based metrics need predicted cells; prediction {what!r} has no .cells")
-    # counts are normalised to the AnnData's own median total and log1p-transformed, and
-    # log-normalised input (values with decimals) is used as it is, as cell-eval does
-    # (cell_eval/_evaluator.py, _convert_to_normlog: scanpy.pp.normalize_total, log1p)
-    res = wilcoxon(adata_like, control=control, normalize="auto", target_sum=None)
+    # counts are normalised to target_sum (the profiles' convention; "median": the AnnData's
+    # own median total, as cell-eval's _evaluator._convert_to_normlog does with
+    # scanpy.pp.normalize_total) and log1p-transformed; log-normalised input (values with
+    # decimals) is used as it is, as cell-eval does
+    res = wilcoxon(adata_like, control=control, normalize="auto",
+                   target_sum=None if target_sum == "median" else target_sum)
     table = getattr(res, "table", res)
     return de_table(table, perturbations, genes)
 
@@ -403,9 +405,9 @@ def score(preds, adata, split, *, metrics, target: str | None = None, reference=
     de : mapping or None
         DE tables for DE-based metrics: ``{"real": table, <predictor name>: table}``,
         tidy tables in simpert's or cell-eval's schema. None: computed with
-        ``simpert.de.wilcoxon`` from ``adata`` and each prediction's ``.cells``, each
-        AnnData of counts normalised to its own median cell total and log1p-transformed,
-        as cell-eval does.
+        ``simpert.de.wilcoxon`` from ``adata`` and each prediction's ``.cells``, counts
+        normalised to ``target_sum`` (with ``"median"``, each AnnData to its own median
+        total, as cell-eval does) and log1p-transformed.
     target_sum : float or "median", default 1e4
         Normalisation total of the log-normalised profiles and cells. "median": each
         AnnData (the screen, each prediction's cells) is normalised to its own median
