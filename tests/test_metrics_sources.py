@@ -427,3 +427,41 @@ def test_vcc2026_metrics_run_through_score():
         want = np.full(len(test), res.aggregate[m]) if m == "expr_mse_unbiased_capped_norm" \
             else res.per_perturbation[m].loc[list(test)].to_numpy()
         np.testing.assert_allclose(w.loc[list(test), m].to_numpy(), want, rtol=0, atol=1e-12, err_msg=m)
+
+
+# ----------------------------------------------------------------------------- definitions without code
+def test_remaining_definitions_by_direct_computation(screen):
+    """fair_retrieval (Kernfeld), systematic_variation (Systema eval_utils.py
+    calculate_cosine_similarities over the training perturbations' centroid), mse_de and
+    r2_delta_de (Mejia et al.), each by a loop over perturbations on score's output."""
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    a, test, prof, pm, train = screen["adata"], screen["test"], screen["prof"], screen["pm"], screen["train"]
+    names = ["fair_retrieval", "systematic_variation", "mse_de", "r2_delta_de"]
+    got = _wide(score(Predictions([screen["pred"]]), a, screen["split"], metrics=names))
+    ctrl, pctrl = prof.loc["control"].to_numpy(), screen["pctrl"]
+    real = prof.loc[list(test)].to_numpy()
+    targets = sm._score.target_indices(a, test, tuple(a.var_names))
+    others = [p for p in map(str, prof.index) if p != "control"]
+    mu_all = prof.loc[others].to_numpy().mean(axis=0)
+    mu = prof.loc[list(train)].to_numpy().mean(axis=0)
+    sims = cosine_similarity(real - ctrl, (mu - ctrl)[None, :]).ravel()
+    P, T = pm - pctrl, real - ctrl
+    worst = {}
+    for i, p in enumerate(test):
+        s = 0.0
+        for j in range(len(test)):
+            if j == i:
+                continue
+            keep = np.setdiff1d(np.arange(a.n_vars), [targets[i], targets[j]])
+            d_own = np.sum((P[i, keep] - T[i, keep]) ** 2)
+            d_j = np.sum((P[i, keep] - T[j, keep]) ** 2)
+            s += 1.0 if d_own < d_j else 0.5 if d_own == d_j else 0.0
+        top = np.argsort(np.abs(real[i] - ctrl))[-20:]
+        ref = {"fair_retrieval": s / (len(test) - 1), "systematic_variation": sims[i],
+               "mse_de": np.mean((pm[i, top] - real[i, top]) ** 2),
+               "r2_delta_de": r2_score(real[i, top] - mu_all[top], pm[i, top] - mu_all[top])}
+        for k, v in ref.items():
+            worst[k] = max(worst.get(k, 0.0), abs(got.loc[p, k] - v))
+    print("measured " + ", ".join(f"{k} {v:.3g}" for k, v in worst.items()))
+    assert max(worst.values()) <= 1e-12, worst
