@@ -26,20 +26,25 @@ import time
 
 GENES = 2000
 CHUNK = 10_000
+#: ``--genome``: a genome-wide screen (Replogle et al. 2022 scale) in one command.
+GENOME = dict(cells=2_500_000, genes=8000, perturbations=10_000, chunk=5_000)
 
 
-def _params(cells: int) -> dict:
-    n_pert = max(10, cells // 100)
-    return dict(n_genes=GENES, n_perturbations=n_pert, n_control_cells=cells // 20,
+def _params(cells: int, genes: int = GENES, n_pert: int | None = None) -> dict:
+    n_pert = n_pert or max(10, cells // 100)
+    # genome scale: sparser genes (mean 0.25 counts at size factor 1, about 1 in 6 non-zero)
+    scale = 1.0 if genes <= GENES else 0.5
+    return dict(n_genes=genes, n_perturbations=n_pert, n_control_cells=cells // 20,
                 cells_per_perturbation=(cells - cells // 20) / n_pert, cell_count_dispersion=0.0,
-                n_replicates=2, mean_shape=0.5, mean_scale=1.0)
+                n_replicates=2, mean_shape=0.5, mean_scale=scale)
 
 
 def _worker_peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MB
 
 
-def child(cells: int, workers: int, d: str, stage: str):
+def child(cells: int, workers: int, d: str, stage: str, genes: int = GENES, n_pert: int | None = None,
+          chunk: int = CHUNK):
     import warnings
 
     import distributed
@@ -57,8 +62,8 @@ def child(cells: int, workers: int, d: str, stage: str):
         if stage == "simulate":
             shutil.rmtree(store, ignore_errors=True)
             t0 = time.perf_counter()
-            sp.sim.screen(rng=np.random.SeedSequence(0), out=store, chunk_cells=CHUNK, client=client,
-                          **_params(cells))
+            sp.sim.screen(rng=np.random.SeedSequence(0), out=store, chunk_cells=chunk, client=client,
+                          **_params(cells, genes, n_pert))
             out["simulate_s"] = time.perf_counter() - t0
         else:
             t0 = time.perf_counter()
@@ -78,8 +83,30 @@ def child(cells: int, workers: int, d: str, stage: str):
     print(json.dumps(out))
 
 
-def run(cells, workers, d, stage):
-    proc = subprocess.run([sys.executable, __file__, "--child", str(cells), str(workers), d, stage],
+def _genome(where) -> int:
+    g = GENOME
+    with tempfile.TemporaryDirectory(dir=where) as d:
+        t0 = time.perf_counter()
+        sim = run(g["cells"], 2, d, "simulate", g["genes"], g["perturbations"], g["chunk"])
+        print(f"simulate {g['cells']:,} x {g['genes']:,} ({g['perturbations']:,} perturbations): "
+              f"{sim['simulate_s']:.0f} s; peak RSS main {sim['main_peak_mb']:.0f} MB, workers "
+              f"{sim['worker_peak_mb']}", flush=True)
+        size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d) for f in fs)
+        down = run(g["cells"], 2, d, "downstream", g["genes"], g["perturbations"], g["chunk"])
+        total = time.perf_counter() - t0
+    print(f"store {size / 2**30:.1f} GiB; pseudobulk {down['pseudobulk_s']:.0f} s -> {down['samples']:,} samples; "
+          f"DE {down['de_s']:.0f} s; peak RSS main {down['main_peak_mb']:.0f} MB, workers {down['worker_peak_mb']}")
+    print(f"RESULT genome_cells={g['cells']} genes={g['genes']} perturbations={g['perturbations']} "
+          f"simulate_s={sim['simulate_s']:.0f} pseudobulk_s={down['pseudobulk_s']:.0f} de_s={down['de_s']:.0f} "
+          f"total_s={total:.0f} store_gib={size / 2**30:.1f} "
+          f"peak_main_mb={max(sim['main_peak_mb'], down['main_peak_mb']):.0f} "
+          f"peak_worker_mb={max(sim['worker_peak_mb'] + down['worker_peak_mb']):.0f}")
+    return 0
+
+
+def run(cells, workers, d, stage, *extra):
+    proc = subprocess.run([sys.executable, __file__, "--child", str(cells), str(workers), d, stage,
+                           *map(str, extra)],
                           capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1",
                                                                    OPENBLAS_NUM_THREADS="1"))
     if proc.returncode != 0:
@@ -90,12 +117,16 @@ def run(cells, workers, d, stage):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--dir", default=None, help="where to write the stores (default: a temporary directory)")
+    ap.add_argument("--genome", action="store_true", help="one genome-scale screen: 2.5M cells x 8,000 genes "
+                    "x 10,000 perturbations simulated (2 workers), pseudobulked and tested, timed per stage")
     args = ap.parse_args()
     if args.child:
-        child(int(args.child[0]), int(args.child[1]), args.child[2], args.child[3])
+        child(int(args.child[0]), int(args.child[1]), args.child[2], args.child[3], *map(int, args.child[4:]))
         return 0
+    if args.genome:
+        return _genome(args.dir)
     big, small = (100_000, 50_000) if args.quick else (1_000_000, 500_000)
     chunk_mb = CHUNK * GENES * 8 / 2**20
     with tempfile.TemporaryDirectory(dir=args.dir) as d:
