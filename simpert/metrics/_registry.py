@@ -154,7 +154,8 @@ def list_metrics() -> pd.DataFrame:
     -------
     DataFrame
         One row per metric (index: name) with columns ``source``, ``higher_is_better``,
-        ``best``, ``needs``, ``target``, ``reference``, ``per_set``, ``description``.
+        ``best``, ``needs``, ``target``, ``reference``, ``per_set``, ``uses_weights``,
+        ``weights`` (native weight source), ``description``.
     """
     rows = [
         {
@@ -167,6 +168,7 @@ def list_metrics() -> pd.DataFrame:
             "reference": m.reference,
             "per_set": m.per_set,
             "uses_weights": m.uses_weights,
+            "weights": m.weights,
             "description": m.description,
         }
         for m in registry.values()
