@@ -16,11 +16,13 @@ export MPLBACKEND := Agg
 FAST ?=
 JOBS ?= 2
 
-.PHONY: all test test-python test-r check-r figures vignettes bench r-deps venv clean help golden mutation coverage
+.PHONY: all test test-python test-r check-r figures vignettes bench r-deps venv clean help golden mutation coverage docs dist browser-deps
 
 help:
 	@echo "make figures [FAST=1]  regenerate the paper figures into paper_figures/out"
 	@echo "make test              run every test (Python and R)"
+	@echo "make docs              build the documentation site into docs/_build/html (warnings are errors)"
+	@echo "make dist              wheel, sdist and the R source package into dist/"
 	@echo "make vignettes         render the vignettes to HTML in vignettes/_build"
 	@echo "make bench             run the benchmarks (--quick)"
 	@echo "make golden            re-make the R DESeq2 golden files"
@@ -76,8 +78,17 @@ coverage: $(STAMP) r-deps
 mutation: $(STAMP) r-deps
 	$(PY) tools/mutation.py $(if $(MAX),--max $(MAX),)
 
+# The wheel and sdist (python -m build) and the R source package (R CMD build), into dist/.
+# The wheel carries the scenario files (setup.py copies simulations/*.toml into
+# simpert/scenarios/); tests/test_dist.py installs it into a fresh virtual environment.
+dist: $(STAMP) r-deps
+	rm -rf dist && mkdir -p dist
+	$(PY) -m build --outdir dist .
+	cd dist && R CMD build --no-build-vignettes ../r >/dev/null
+	@ls -l dist
+
 golden: $(STAMP) r-deps
 	Rscript tests/golden/make_golden.R tests/golden
 
 clean:
-	rm -rf $(VENV) $(RLIB) .rcheck paper_figures/out paper_figures/cache vignettes/_build
+	rm -rf $(VENV) $(RLIB) .rcheck paper_figures/out paper_figures/cache vignettes/_build docs/_build dist build

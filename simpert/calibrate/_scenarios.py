@@ -19,7 +19,8 @@ of that kind (``simpert.sim.screen`` with ``ScreenParams`` for ``kind = "screen"
 
 Look-up order of :func:`load_scenario` for a string: an existing path; then a file
 ``<name>.toml`` in each folder of the environment variable ``SIMPERT_SCENARIOS``
-(``os.pathsep``-separated); then the ``simulations/`` folder of the source tree.
+(``os.pathsep``-separated); then the ``simulations/`` folder of the source tree; then the
+``scenarios/`` folder inside the installed package (a wheel's copy of ``simulations/``).
 """
 
 from __future__ import annotations
@@ -154,7 +155,8 @@ def scenario_dirs() -> list[Path]:
     -------
     list of Path
         The folders named in ``SIMPERT_SCENARIOS`` (``os.pathsep``-separated), then the
-        ``simulations/`` folder at the root of the source tree.
+        ``simulations/`` folder at the root of the source tree, then ``simpert/scenarios/``
+        (the copy of ``simulations/`` an installed wheel carries).
     """
     dirs = []
     env = os.environ.get("SIMPERT_SCENARIOS", "")
@@ -162,6 +164,7 @@ def scenario_dirs() -> list[Path]:
         if part.strip():
             dirs.append(Path(part).expanduser())
     dirs.append(Path(__file__).resolve().parents[2] / "simulations")
+    dirs.append(Path(__file__).resolve().parents[1] / "scenarios")  # the copy a wheel ships
     return dirs
 
 
