@@ -42,6 +42,7 @@ FIGURES = (
     "fig7_weights",
     "fig8_de_shrinkage",
     "fig9_difficulty",
+    "fig10_vcc2026",
     "fig11_power",
 )
 SEED = 20251121
