@@ -48,11 +48,16 @@ def test_r_backend_reproduces_rscript_golden(rpy2_robjects):
     r_res, r_disp, r_sf, _ = _golden("small_df")
     res = deseq(_load("small_df"), backend="r", shrink="normal")
     t = res.table.merge(r_res, on=["perturbation", "gene"], suffixes=("", "_r"))
+    # The golden files were made by R on another machine (another BLAS kernel): R's fits stop
+    # at a relative deviance change of 1e-8 and its dispersion line search at a step of 1e-6 in
+    # log(alpha), so two BLAS builds agree to about 1e-7 (4.5e-8 measured with OpenBLAS's
+    # Haswell vs SkylakeX kernels on one lfcSE) and on dispersions to about 1e-6. The
+    # tolerances leave a factor 10 above that; a wrong formula moves values by 1e-3 or more.
     for a, b in [("log2fc", "log2FoldChange"), ("lfc_se", "lfcSE"), ("pvalue", "pvalue_r"),
                  ("padj", "padj_r"), ("log2fc_shrunk", "log2FoldChange_normal"), ("lfc_se_shrunk", "lfcSE_normal")]:
-        np.testing.assert_allclose(t[a].to_numpy(), t[b].to_numpy(), rtol=1e-8, atol=1e-12, equal_nan=True)
-    np.testing.assert_allclose(res.size_factors[r_sf.index], r_sf, rtol=1e-9)  # files: 10 digits
-    np.testing.assert_allclose(res.dispersions["final"], r_disp.loc[res.genes, "dispersion"], rtol=1e-8)
+        np.testing.assert_allclose(t[a].to_numpy(), t[b].to_numpy(), rtol=1e-6, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(res.size_factors[r_sf.index], r_sf, rtol=1e-9)  # no BLAS; files: 10 digits
+    np.testing.assert_allclose(res.dispersions["final"], r_disp.loc[res.genes, "dispersion"], rtol=1e-5)
     assert res.summary().backend == "r"
 
 
