@@ -34,7 +34,8 @@ def _params(cells: int, genes: int = GENES, n_pert: int | None = None) -> dict:
     n_pert = n_pert or max(10, cells // 100)
     # genome scale: sparser genes (mean 0.25 counts at size factor 1, about 1 in 6 non-zero)
     scale = 1.0 if genes <= GENES else 0.5
-    return dict(n_genes=genes, n_perturbations=n_pert, n_control_cells=cells // 20,
+    return dict(n_genes=genes, n_perturbations=n_pert, unmeasured_targets=max(0, n_pert - genes),
+                n_control_cells=cells // 20,
                 cells_per_perturbation=(cells - cells // 20) / n_pert, cell_count_dispersion=0.0,
                 n_replicates=2, mean_shape=0.5, mean_scale=scale)
 

@@ -288,3 +288,26 @@ def test_systematic_shift_and_effect_sparsity():
     assert abs(slope - 1.0) < 0.05
     # the truth log2fc reproduces the observed ones
     assert np.corrcoef(obs_lfc[keep], t.log2fc.to_numpy()[keep])[0, 1] > 0.95
+
+
+def test_unmeasured_targets():
+    """Genome-wide screens: perturbations whose target is not among the measured genes."""
+    import simpert as _sp
+
+    a = _sp.sim.screen(n_genes=40, n_perturbations=50, unmeasured_targets=15, n_control_cells=30,
+                       cells_per_perturbation=4, rng=3)
+    t = _sp.sim.truth(a)
+    assert len(t.targets) == 50 and sum(x.startswith("u") for x in t.targets) == 15
+    ti = np.asarray(a.uns["simpert"]["truth"]["target_index"])
+    assert (ti < 0).sum() == 15 and len(set(ti[ti >= 0])) == 35
+    # no knockdown column for them, but their specific effects are there
+    assert a.obs.loc[a.obs["perturbation"].astype(str).str.startswith("u"), "knockdown"].eq(0).all()
+    # the measured-target default is unchanged by the new parameter
+    b = _sp.sim.screen(n_genes=40, n_perturbations=20, n_control_cells=30, cells_per_perturbation=4, rng=3)
+    c = _sp.sim.screen(n_genes=40, n_perturbations=20, unmeasured_targets=0, n_control_cells=30,
+                       cells_per_perturbation=4, rng=3)
+    assert (b.X != c.X).nnz == 0
+    with pytest.raises(ValueError, match="'unmeasured_targets'"):
+        _sp.sim.ScreenParams(n_perturbations=5, unmeasured_targets=6)
+    with pytest.raises(ValueError, match="'n_perturbations'"):
+        _sp.sim.ScreenParams(n_genes=10, n_perturbations=20, unmeasured_targets=5)

@@ -132,6 +132,10 @@ class ScreenParams(_ParamsMixin):
         Number of genes G.
     n_perturbations : int, default 50
         Number of perturbations P; each targets a distinct gene.
+    unmeasured_targets : int, default 0
+        How many of the perturbations target a gene that is not among the measured genes
+        (as in genome-wide screens, where many targets are not among the genes kept): they
+        have specific effects but no knockdown column; they are named ``u00000``, ...
     n_control_cells : int, default 500
         Number of control (non-targeting) cells.
     cells_per_perturbation : float, default 100
@@ -191,6 +195,7 @@ class ScreenParams(_ParamsMixin):
 
     n_genes: int = 2000
     n_perturbations: int = 50
+    unmeasured_targets: int = 0
     n_control_cells: int = 500
     cells_per_perturbation: float = 100.0
     cell_count_dispersion: float = 0.1
@@ -224,6 +229,7 @@ class ScreenParams(_ParamsMixin):
     _SPEC = {
         "n_genes": Integer(1),
         "n_perturbations": Integer(0),
+        "unmeasured_targets": Integer(0),
         "n_control_cells": Integer(1),
         "cells_per_perturbation": Interval(0, None, "neither"),
         "cell_count_dispersion": Interval(0, None),
@@ -257,10 +263,17 @@ class ScreenParams(_ParamsMixin):
         check_params({f.name: getattr(self, f.name) for f in fields(self)}, self._SPEC)
         if self.control_label == "":
             raise ValueError("parameter 'control_label' must be a non-empty string; got ''")
-        if self.n_perturbations > self.n_genes:
+        if self.unmeasured_targets > self.n_perturbations:
             raise ValueError(
-                "parameter 'n_perturbations' must be at most n_genes (each perturbation targets "
-                f"a distinct gene); got {self.n_perturbations} with n_genes = {self.n_genes}"
+                "parameter 'unmeasured_targets' must be at most n_perturbations; got "
+                f"{self.unmeasured_targets} with n_perturbations = {self.n_perturbations}"
+            )
+        if self.n_perturbations - self.unmeasured_targets > self.n_genes:
+            raise ValueError(
+                "parameter 'n_perturbations' must be at most n_genes + unmeasured_targets (each "
+                "perturbation with a measured target targets a distinct gene); got "
+                f"{self.n_perturbations} with n_genes = {self.n_genes} and unmeasured_targets = "
+                f"{self.unmeasured_targets}"
             )
         _as_tuple(self, "gene_means", low=0.0, strict=True, length=self.n_genes)
         _as_tuple(self, "systematic_direction", length=self.n_genes)
@@ -270,7 +283,8 @@ class ScreenParams(_ParamsMixin):
                      "ko_residual", "activation_fold", "p_effect", "effect_size", "effect_sd",
                      "systematic_strength", "systematic_sd"):
             object.__setattr__(self, name, float(getattr(self, name)))
-        for name in ("n_genes", "n_perturbations", "n_control_cells", "min_cells", "n_replicates", "n_guides"):
+        for name in ("n_genes", "n_perturbations", "unmeasured_targets", "n_control_cells", "min_cells",
+                     "n_replicates", "n_guides"):
             object.__setattr__(self, name, int(getattr(self, name)))
 
 

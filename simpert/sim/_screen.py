@@ -57,7 +57,8 @@ def _draw_truth(p: ScreenParams, streams: dict) -> dict:
     disp = (p.dispersion_a0 + p.dispersion_a1 / base) * scatter
     # targets
     g = np.random.default_rng(streams["targets"])
-    targets = np.sort(g.permutation(G)[:P])
+    U = p.unmeasured_targets
+    targets = np.concatenate([np.sort(g.permutation(G)[:P - U]), np.full(U, -1, dtype=np.int64)])
     # guide efficiencies
     # one stream per perturbation: guide j keeps its efficiency whatever n_guides is
     eff = np.zeros((P, p.n_guides))
@@ -69,7 +70,8 @@ def _draw_truth(p: ScreenParams, streams: dict) -> dict:
     z = g.standard_normal((P, G))
     sign = np.where(g.random((P, G)) < 0.5, -1.0, 1.0)
     effects = np.where(u < p.p_effect, sign * p.effect_size * np.exp(p.effect_sd * z), 0.0)
-    effects[np.arange(P), targets] = 0.0
+    measured = targets >= 0
+    effects[np.flatnonzero(measured), targets[measured]] = 0.0
     # shared systematic response
     g = np.random.default_rng(streams["systematic"])
     d = g.standard_normal(G) * p.systematic_sd
@@ -189,11 +191,15 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         _check_size(model, p.n_control_cells + int(tr["n_cells"].sum()), output)
     design = _draw_design(p, tr["n_cells"], streams["design"])
     genes = gene_names(G)
-    perts = genes[tr["targets"]]
+    t_idx = tr["targets"]
+    width = max(5, len(str(max(p.unmeasured_targets - 1, 0))))
+    unmeasured = np.array([f"u{i:0{width}d}" for i in range(int(np.sum(t_idx < 0)))], dtype=object)
+    perts = np.concatenate([genes[t_idx[t_idx >= 0]], unmeasured]).astype(object)
     guides = np.array([f"{t}_{j + 1}" for t in perts for j in range(p.n_guides)], dtype=object)
     specific = tr["effects"].copy()
     exp_factor = target_factor(model, tr["eff"]).mean(axis=1)
-    specific[np.arange(P), tr["targets"]] = np.log2(exp_factor)
+    has = np.flatnonzero(t_idx >= 0)
+    specific[has, t_idx[has]] = np.log2(exp_factor[has])
     e = p.escape_rate
     log2fc = tr["shared"][None, :] + np.log2((1.0 - e) * np.exp2(specific) + e)
     check_finite(("effect_size", "effect_sd", "systematic_strength", "systematic_sd",
