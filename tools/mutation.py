@@ -46,11 +46,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Test files run for each package's mutants.
 TESTS = {
-    "de": ["tests/test_de_native.py", "tests/test_de_backends.py", "tests/test_de_badinput.py",
-           "tests/test_de_ash.py", "tests/test_de_impact.py", "tests/test_de_wilcoxon.py"],
+    "de": ["tests/test_de_parity.py", "tests/test_de_native.py", "tests/test_de_native_edges.py",
+           "tests/test_de_badinput.py", "tests/test_de_ash.py", "tests/test_de_impact.py",
+           "tests/test_de_wilcoxon.py"],
     "metrics": ["tests/test_metrics_definitions.py", "tests/test_metrics_celleval.py",
                 "tests/test_metrics_fast_paths.py", "tests/test_metrics_properties.py",
-                "tests/test_metrics_bad_input.py", "tests/test_pins.py"],
+                "tests/test_metrics_bad_input.py", "tests/test_metrics_vcc2026.py", "tests/test_pins.py"],
     "sim": ["tests/test_sim_screen.py", "tests/test_sim_validation.py", "tests/test_sim_network.py",
             "tests/test_sim_noise_only.py", "tests/test_sim_estimate.py", "tests/test_sim_properties.py",
             "tests/test_pins.py"],
