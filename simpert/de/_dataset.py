@@ -1,4 +1,8 @@
-"""The validated input of a differential-expression fit: counts and a one-factor design.
+"""The validated input of a differential-expression fit: counts and a design.
+
+The design is one perturbation factor, optionally after a few covariates (factors or
+numeric columns), written as a formula ``"~ replicate + perturbation"`` whose last term is
+the perturbation factor; a plain column name is the one-factor design.
 
 :class:`DEDataset` follows PyDESeq2's split between a dataset (counts and metadata, checked
 once) and the statistics computed from it. Samples are reordered so that the reference
@@ -8,6 +12,7 @@ of the native engine work on per-level segments with ``numpy.add.reduceat``.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -18,7 +23,83 @@ import scipy.sparse as sp
 
 from .._validation import Instance, check, fail
 
-__all__ = ["DEDataset", "as_dataset"]
+__all__ = ["DEDataset", "as_dataset", "parse_design"]
+
+_TERM = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
+
+
+def parse_design(design: str) -> tuple[str, tuple]:
+    """Split a design into the perturbation factor and the covariate terms.
+
+    Parameters
+    ----------
+    design : str
+        A column name (one-factor design) or a formula of main effects,
+        ``"~ covariate_1 + ... + perturbation"``; the last term is the perturbation factor.
+
+    Returns
+    -------
+    factor : str
+        The perturbation column.
+    covariates : tuple of str
+        The covariate columns, in formula order (empty for a one-factor design).
+
+    Raises
+    ------
+    ValueError
+        For interactions, transformations, intercept terms, repeated terms or an empty
+        formula.
+    """
+    check("design", design, Instance((str,), "a column name or a formula such as '~ replicate + perturbation'"))
+    text = design.strip()
+    if not text.startswith("~"):
+        return design, ()
+    body = text[1:].strip()
+    terms = [t.strip() for t in body.split("+")] if body else []
+    bad = [t for t in terms if not _TERM.match(t)]
+    if not terms or bad:
+        fail("design", "a formula of main effects such as '~ replicate + perturbation' (column names joined "
+             "by '+'; no interactions, transformations or intercept terms)", design)
+    if len(set(terms)) != len(terms):
+        fail("design", "a formula without repeated terms", design)
+    return terms[-1], tuple(terms[:-1])
+
+
+def _covariate_matrix(obs: pd.DataFrame, terms: tuple, factor: str):
+    """R's ``model.matrix`` columns (without intercept) of the covariate terms.
+
+    Factors (strings, categories, booleans) get one indicator per level but the first
+    (categories in order, otherwise sorted levels); numeric columns enter as they are.
+    """
+    cols, names, frame = [], [], {}
+    for term in terms:
+        if term == factor:
+            fail("design", f"a formula whose covariates differ from the perturbation factor {factor!r}", term)
+        if term not in obs.columns:
+            fail("design", f"a formula of columns of obs ({', '.join(map(str, obs.columns))})", term)
+        col = obs[term]
+        if col.isna().any():
+            fail("design", f"covariates without missing values; obs[{term!r}] has", f"{int(col.isna().sum())} missing")
+        if col.dtype.kind in "iuf" and not isinstance(col.dtype, pd.CategoricalDtype):
+            x = col.to_numpy(dtype=float)
+            if not np.all(np.isfinite(x)):
+                fail("design", f"finite numeric covariates; obs[{term!r}] has", "infinite values")
+            cols.append(x[:, None])
+            names.append(term)
+            frame[term] = x
+            continue
+        labels = col.astype(str).to_numpy()
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            present = set(labels)
+            levels = [str(c) for c in col.cat.categories if str(c) in present]
+        else:
+            levels = sorted(set(labels))
+        if len(levels) < 2:
+            fail("design", f"factor covariates with at least 2 levels; obs[{term!r}] has", levels)
+        cols.append(np.stack([(labels == lv).astype(float) for lv in levels[1:]], axis=1))
+        names.extend(f"{term}{lv}" for lv in levels[1:])
+        frame[term] = pd.Categorical(labels, categories=levels)
+    return np.concatenate(cols, axis=1), tuple(names), pd.DataFrame(frame, index=obs.index)
 
 
 def _as_count_matrix(X, name: str) -> np.ndarray:
@@ -63,7 +144,17 @@ class DEDataset:
     level_of_sample : ndarray of int, shape (n_samples,)
         Level code of each sample (non-decreasing).
     design : str
-        Name of the factor (the ``obs`` column).
+        Name of the perturbation factor (the ``obs`` column).
+    covariates : ndarray, shape (n_samples, n_columns), optional
+        Covariate columns of the model matrix (R's coding, without intercept), in sample
+        order; None for a one-factor design.
+    covariate_names : tuple of str
+        Names of those columns.
+    covariate_frame : pandas.DataFrame, optional
+        The covariate ``obs`` columns in sample order (factors as categoricals whose first
+        category is the reference), for the PyDESeq2 and R backends.
+    formula : str, optional
+        The design formula (None for a one-factor design).
 
     Notes
     -----
@@ -71,7 +162,10 @@ class DEDataset:
     NaN, no negative or non-integer values), the design (a control level with samples, at
     least two levels, at least one level with replicates) and the metadata (one row per
     sample). A level with a single sample is allowed, as in DESeq2: it contributes a
-    coefficient and a test but no information about the dispersion.
+    coefficient and a test but no information about the dispersion. With covariates the
+    samples of each level are further ordered by their covariate values, so that the cells
+    of the design (samples with equal model-matrix rows) are contiguous; the model matrix
+    must have full rank (a covariate confounded with the perturbation is refused).
     """
 
     counts: np.ndarray
@@ -80,6 +174,20 @@ class DEDataset:
     levels: tuple
     level_of_sample: np.ndarray
     design: str = "perturbation"
+    covariates: np.ndarray | None = None
+    covariate_names: tuple = ()
+    covariate_frame: pd.DataFrame | None = None
+    formula: str | None = None
+
+    @property
+    def n_covariates(self) -> int:
+        """Number of covariate columns of the model matrix."""
+        return 0 if self.covariates is None else self.covariates.shape[1]
+
+    @property
+    def n_coef(self) -> int:
+        """Number of model coefficients (levels plus covariate columns)."""
+        return self.n_levels + self.n_covariates
 
     # ------------------------------------------------------------------ derived shapes
     @property
@@ -129,9 +237,10 @@ class DEDataset:
         counts : array-like or sparse matrix, shape (n_samples, n_genes)
             Integer counts.
         obs : pandas.DataFrame
-            One row per sample, with the factor column ``design``.
+            One row per sample, with the factor column (and any covariate columns).
         design : str, default "perturbation"
-            Column of ``obs`` holding the factor.
+            Column of ``obs`` holding the factor, or a formula ``"~ replicate +
+            perturbation"`` of covariate columns and, last, the perturbation factor.
         control : str, default "control"
             Reference level.
         genes : sequence of str, optional
@@ -144,6 +253,8 @@ class DEDataset:
         check("obs", obs, Instance((pd.DataFrame,), "a pandas DataFrame"))
         check("design", design, Instance((str,), "a column name (str)"))
         check("control", control, Instance((str,), "a level name (str)"))
+        formula = design if design.strip().startswith("~") else None
+        design, cov_terms = parse_design(design)
         X = _as_count_matrix(counts, "counts")
         if X.shape[0] != len(obs):
             fail("obs", f"a table with one row per sample ({X.shape[0]} rows)", f"{len(obs)} rows")
@@ -165,10 +276,18 @@ class DEDataset:
             fail("obs", f"a design with at least one level besides the control in obs[{design!r}]", levels)
         code_of = {lv: i for i, lv in enumerate(levels)}
         codes = np.fromiter((code_of[x] for x in labels), dtype=np.intp, count=len(labels))
-        perm = np.argsort(codes, kind="stable")
-        if X.shape[0] <= len(levels):
-            fail("obs", "a design with replicates (more samples than levels, as DESeq2 requires)",
-                 f"{X.shape[0]} samples for {len(levels)} levels")
+        cov = cov_names = cov_frame = None
+        if cov_terms:
+            cov, cov_names, cov_frame = _covariate_matrix(obs, cov_terms, design)
+            # samples by level, then by covariate values: the design's cells are contiguous
+            perm = np.lexsort(tuple(cov[:, ::-1].T) + (codes,))
+            _check_full_rank(cov, codes, len(levels), cov_names)
+        else:
+            perm = np.argsort(codes, kind="stable")
+        n_coef = len(levels) + (0 if cov is None else cov.shape[1])
+        if X.shape[0] <= n_coef:
+            fail("obs", "a design with replicates (more samples than model coefficients, as DESeq2 requires)",
+                 f"{X.shape[0]} samples for {n_coef} coefficients")
         if genes is None:
             genes = [f"g{i}" for i in range(X.shape[1])]
         genes = pd.Index([str(g) for g in genes])
@@ -181,8 +300,15 @@ class DEDataset:
         samples = pd.Index([str(s) for s in obs.index])[perm]
         if samples.has_duplicates:
             samples = pd.Index([f"s{i}" for i in range(len(samples))])
+        if cov is None:
+            return cls(counts=np.ascontiguousarray(X[perm]), samples=samples, genes=genes,
+                       levels=tuple(levels), level_of_sample=codes[perm], design=design)
+        cov_frame = cov_frame.iloc[perm].copy()
+        cov_frame.index = samples
         return cls(counts=np.ascontiguousarray(X[perm]), samples=samples, genes=genes,
-                   levels=tuple(levels), level_of_sample=codes[perm], design=design)
+                   levels=tuple(levels), level_of_sample=codes[perm], design=design,
+                   covariates=np.ascontiguousarray(cov[perm]), covariate_names=cov_names,
+                   covariate_frame=cov_frame, formula=formula)
 
     @classmethod
     def from_anndata(cls, adata: ad.AnnData, *, design: str = "perturbation", control: str = "control",
@@ -193,9 +319,12 @@ class DEDataset:
         ----------
         adata : AnnData
             Integer counts in ``layers["counts"]`` when present (or ``layers[layer]``), else
-            ``.X``; the factor in ``obs[design]``.
+            ``.X``; the factor (and covariates) in ``obs``.
         design : str, default "perturbation"
-            Column of ``obs`` holding the factor.
+            Column of ``obs`` holding the factor, or a formula ``"~ replicate +
+            perturbation"`` (see :meth:`from_arrays`). Summed cells keep a covariate only
+            when it is one of the columns the sums are taken over or is constant within
+            each sample.
         control : str, default "control"
             Reference level.
         layer : str, optional
@@ -216,8 +345,13 @@ class DEDataset:
             layer = "counts" if "counts" in adata.layers else None
         elif layer not in adata.layers:
             fail("layer", f"None or a layer of adata ({', '.join(adata.layers.keys())})", layer)
+        full_design = design
+        design, cov_terms = parse_design(design)
         if design not in adata.obs.columns:
             fail("design", f"a column of adata.obs ({', '.join(map(str, adata.obs.columns))})", design)
+        for term in cov_terms:
+            if term not in adata.obs.columns:
+                fail("design", f"a formula of columns of adata.obs ({', '.join(map(str, adata.obs.columns))})", term)
         if pseudobulk is None:
             by = _pseudobulk_keys(adata.obs, design)
         elif pseudobulk:
@@ -231,14 +365,46 @@ class DEDataset:
         if by is not None:
             _check_cell_counts(adata.X if layer is None else adata.layers[layer],
                                "adata" if layer is None else f"adata.layers[{layer!r}]")
+            cells_obs = adata.obs
             adata = _sum_cells(adata, by, layer)
             layer = None
+            for term in cov_terms:
+                if term not in adata.obs.columns:
+                    adata.obs[term] = _constant_within(cells_obs, by, term, adata.obs)
         X = adata.X if layer is None else adata.layers[layer]
-        return cls.from_arrays(X, adata.obs, design=design, control=control, genes=adata.var_names)
+        return cls.from_arrays(X, adata.obs, design=full_design, control=control, genes=adata.var_names)
 
     def normalized(self, size_factors: np.ndarray) -> np.ndarray:
         """Counts divided by the size factors (samples x genes)."""
         return self.counts / size_factors[:, None]
+
+
+def _check_full_rank(cov: np.ndarray, codes: np.ndarray, n_levels: int, names: tuple) -> None:
+    """Refuse covariates that are confounded with the perturbation factor (or each other)."""
+    sizes = np.bincount(codes, minlength=n_levels).astype(float)
+    means = np.zeros((n_levels, cov.shape[1]))
+    np.add.at(means, codes, cov)
+    resid = cov - (means / sizes[:, None])[codes]
+    scale = max(1.0, float(np.abs(cov).max()))
+    s = np.linalg.svd(resid / scale, compute_uv=False)
+    if s.size == 0 or s.min() <= 1e-9 * np.sqrt(cov.shape[0]):
+        # name the columns that carry no information beyond the perturbation levels
+        flat = [n for n, c in zip(names, resid.T) if np.abs(c).max() <= 1e-9 * scale]
+        what = ", ".join(flat) if flat else ", ".join(names)
+        fail("design", "covariates that vary within perturbation levels (a full-rank model matrix); "
+             "confounded with the perturbation", what)
+
+
+def _constant_within(cells_obs: pd.DataFrame, by, term: str, samples_obs: pd.DataFrame) -> np.ndarray:
+    """A covariate carried from cells to samples: it must be constant within every sample."""
+    frame = cells_obs[list(by) + [term]].astype({b: str for b in by})
+    n_values = frame.groupby(list(by), observed=True)[term].nunique(dropna=False)
+    if (n_values > 1).any():
+        fail("design", f"covariates that are constant within each summed sample; obs[{term!r}] varies "
+             f"within samples (sum cells by it, or pass samples)", term)
+    first = frame.groupby(list(by), observed=True)[term].first()
+    keys = pd.MultiIndex.from_frame(samples_obs[list(by)].astype(str))
+    return first.reindex(keys).to_numpy()
 
 
 def _check_cell_counts(X, name: str) -> None:
@@ -290,7 +456,7 @@ def as_dataset(data, *, design: str = "perturbation", control: str = "control") 
     Parameters
     ----------
     data : AnnData or DEDataset
-        Input.
+        Input (a dataset keeps its own design).
     design, control : str
         See :meth:`DEDataset.from_anndata`.
 

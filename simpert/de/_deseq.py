@@ -51,9 +51,15 @@ def results_from_arrays(ds: DEDataset, *, backend: str, alpha: float, base_mean,
 def _native(ds, *, alpha, shrink, cooks, independent_filter, n_jobs, fit_type="parametric", r_det_range=False):
     from ._native import fit_native
 
-    fit = fit_native(ds, alpha=alpha, cooks=cooks, independent_filter=independent_filter,
-                     shrink="normal" if shrink == "normal" else None, n_jobs=n_jobs, fit_type=fit_type,
-                     r_det_range=r_det_range)
+    if ds.covariates is not None:
+        from ._native_covariates import fit_native_covariates
+
+        fit = fit_native_covariates(ds, alpha=alpha, cooks=cooks, independent_filter=independent_filter,
+                                    n_jobs=n_jobs, fit_type=fit_type)
+    else:
+        fit = fit_native(ds, alpha=alpha, cooks=cooks, independent_filter=independent_filter,
+                         shrink="normal" if shrink == "normal" else None, n_jobs=n_jobs, fit_type=fit_type,
+                         r_det_range=r_det_range)
     mats = {"log2fc": fit.lfc, "lfc_se": fit.lfc_se, "stat": fit.stat, "pvalue": fit.pvalue, "padj": fit.padj}
     if fit.lfc_shrunk is not None:
         mats["log2fc_shrunk"], mats["lfc_se_shrunk"] = fit.lfc_shrunk, fit.lfc_se_shrunk
@@ -99,9 +105,10 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
     """DESeq2-style differential expression of every perturbation against the control.
 
     One negative binomial GLM with the perturbation factor is fitted (as ``DESeq()`` with
-    ``design = ~ perturbation``) and each perturbation is contrasted with the control (as
-    ``results(dds, contrast = c("perturbation", p, control))``), with R DESeq2's defaults:
-    Cook's distance outlier handling, independent filtering at ``alpha`` and BH.
+    ``design = ~ perturbation``, or ``~ replicate + perturbation`` with covariates) and each
+    perturbation is contrasted with the control (as ``results(dds, contrast =
+    c("perturbation", p, control))``), with R DESeq2's defaults: Cook's distance outlier
+    handling, independent filtering at ``alpha`` and BH.
 
     Parameters
     ----------
@@ -113,7 +120,14 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
     control : str, default "control"
         Reference level.
     design : str, default "perturbation"
-        Column of ``obs`` with the factor.
+        Column of ``obs`` with the factor, or a formula of main effects whose last term is the
+        perturbation factor and whose other terms are covariates (factors, or numeric columns
+        entered as they are), e.g. ``"~ replicate + perturbation"`` or ``"~ batch + lane +
+        perturbation"``. Interactions, transformations, unknown columns and covariates
+        confounded with the perturbation raise ``ValueError``. With covariates the native
+        engine solves each gene's ``X'WX`` through the Schur complement of its diagonal
+        perturbation block (a matrix of the covariates' size), and ``shrink="normal"`` is not
+        available there.
     backend : {"native", "pydeseq2", "r"}, default "native"
         The vectorised engine of this package, PyDESeq2 (0.5.x) or R DESeq2 through rpy2.
     alpha : float, default 0.1
@@ -187,7 +201,7 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
     if fit_type == "local" and backend == "pydeseq2":
         fail("fit_type", "'parametric' or 'mean' with backend='pydeseq2'", fit_type)
     check("control", control, Instance((str,), "a level name (str)"))
-    check("design", design, Instance((str,), "a column name (str)"))
+    check("design", design, Instance((str,), "a column name or a formula (str)"))
     if n_jobs == 0:
         check("n_jobs", n_jobs, Integer(1), Integer(high=-1))
     if shrink == "apeglm" and backend != "pydeseq2":
@@ -195,6 +209,11 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
     if shrink == "normal" and backend == "pydeseq2":
         fail("shrink", "None, 'ash' or 'apeglm' with backend='pydeseq2'", shrink)
     ds = as_dataset(adata, design=design, control=control)
+    if ds.covariates is not None and shrink == "normal" and backend == "native":
+        fail("shrink", "None or 'ash' with covariates in the design and backend='native'", shrink)
+    if ds.covariates is not None and r_det_range:
+        fail("r_det_range", "False with covariates in the design (the log determinant is always summed)",
+             r_det_range)
     if backend == "native":
         res = _native(ds, alpha=alpha, shrink=shrink, cooks=cooks, independent_filter=independent_filter,
                       n_jobs=n_jobs, fit_type=fit_type, r_det_range=r_det_range)

@@ -12,6 +12,8 @@ With a one-factor design in cell-means coding ``X' W X`` is diagonal, so
 ``log det = sum_l log(sum_{j in level l} w_j)``: every term is an elementwise pass over the
 counts followed by per-level sums (``numpy.add.reduceat`` over contiguous level segments).
 First and second derivatives in ``a`` are exact, which lets the optimiser use Newton steps.
+With covariates, ``starts`` is a design object with ``cr_logdet(w)`` and ``cr_trace(w)``
+(``log det(X'WX)`` and ``tr((X'WX)^-1 X' W^2 X)`` per gene; see ``_native_covariates``).
 """
 
 from __future__ import annotations
@@ -142,8 +144,11 @@ def log_posterior(y, mu, starts, a, prior_mean=None, prior_var=None, *, use_cr: 
     ll -= y.sum(axis=1) * np.log(r[:, 0]) + ((y + r) * lt).sum(axis=1)
     if use_cr:
         w = mu / (1.0 + t)
-        logdet = np.log(_level_sums(w, starts)).sum(axis=1)
-        ll += _cr_term(logdet) if r_det else -0.5 * logdet
+        if hasattr(starts, "cr_logdet"):  # a design with covariates (see _native_covariates)
+            ll -= 0.5 * starts.cr_logdet(w)
+        else:
+            logdet = np.log(_level_sums(w, starts)).sum(axis=1)
+            ll += _cr_term(logdet) if r_det else -0.5 * logdet
     if prior_mean is not None:
         ll -= 0.5 * (a - prior_mean) ** 2 / prior_var
     return ll
@@ -176,7 +181,11 @@ def log_posterior_derivs(y, mu, starts, a, prior_mean=None, prior_var=None, *, u
         Hp = (_row_sum(trigamma, y, r, table) - m * polygamma(1, r1) + m * alpha1 - inv_mur.sum(axis=1)
               - (dmy * inv_mur).sum(axis=1))
         d2 = 2.0 * r1 ** 3 * H + r1 ** 4 * Hp
-    if use_cr:
+    if use_cr and hasattr(starts, "cr_logdet"):  # a design with covariates: gradient only
+        if hessian:
+            raise NotImplementedError("the Hessian of the Cox-Reid term is available for one-factor designs only")
+        d1 = d1 + 0.5 * starts.cr_trace(mu / (1.0 + t))
+    elif use_cr:
         w = mu / (1.0 + t)
         w2 = w * w
         B = _level_sums(w, starts)
