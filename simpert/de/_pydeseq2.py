@@ -1,6 +1,7 @@
 """PyDESeq2 backend (PyDESeq2 0.5.x) with R DESeq2's defaults where PyDESeq2 lets them be set.
 
-One ``DeseqDataSet`` with the full factor, then one ``DeseqStats`` per perturbation against
+One ``DeseqDataSet`` with the full factor (after the design's covariates, ``~cov0 + ... +
+group``), then one ``DeseqStats`` per perturbation against
 the control with independent filtering at ``alpha`` (R's 0.1 rather than PyDESeq2's 0.05).
 ``maxDisp`` is ``max(10, n_samples)`` in both. PyDESeq2 keeps its own Wald standard errors
 (no ``minmu`` clip there) and has no simulated prior-variance branch for designs with at
@@ -60,11 +61,21 @@ def deseq_pydeseq2(ds: DEDataset, *, alpha: float = 0.1, shrink: str | None = No
     counts = pd.DataFrame(ds.counts.astype(np.int64), index=ds.samples, columns=ds.genes)
     meta = pd.DataFrame({"group": pd.Categorical([codes[i] for i in ds.level_of_sample], categories=codes)},
                         index=ds.samples)
+    design = "~group"
+    if ds.covariate_frame is not None:  # formula-safe names; factors keep their level order
+        names = []
+        for i, col in enumerate(ds.covariate_frame.columns):
+            v = ds.covariate_frame[col]
+            if isinstance(v.dtype, pd.CategoricalDtype):
+                v = v.cat.rename_categories([f"K{j}" for j in range(len(v.cat.categories))])
+            meta.insert(i, f"cov{i}", v.to_numpy() if not isinstance(v.dtype, pd.CategoricalDtype) else v.values)
+            names.append(f"cov{i}")
+        design = "~" + " + ".join(names + ["group"])
     inference = DefaultInference(n_cpus=n_cpus)
     sink = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         warnings.simplefilter("ignore")
-        dds = DeseqDataSet(counts=counts, metadata=meta, design="~group", refit_cooks=cooks,
+        dds = DeseqDataSet(counts=counts, metadata=meta, design=design, refit_cooks=cooks,
                            max_disp=float(max(10, ds.n_samples)), inference=inference, quiet=True,
                            fit_type=fit_type)
         dds.deseq2()

@@ -1,5 +1,6 @@
-"""R DESeq2 backend through rpy2: one ``DESeq()`` fit with the full factor, then ``results()``
-(and ``lfcShrink(type = "normal")`` when asked) per perturbation against the control.
+"""R DESeq2 backend through rpy2: one ``DESeq()`` fit with the full factor (after the
+covariates of the design, ``~ cov0 + ... + perturbation``), then ``results()`` (and
+``lfcShrink(type = "normal")`` when asked) per perturbation against the control.
 
 Levels are passed to R under formula-safe codes (``L00000`` is the control, the reference
 level) so that any perturbation name works. Conversion uses
@@ -9,20 +10,22 @@ level) so that any perturbation name works. Conversion uses
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ._dataset import DEDataset
 
 __all__ = ["deseq_r"]
 
 _R_FUNCTION = r"""
-function(counts, lev_idx, n_levels, alpha, shrink, cooks, indep, fit_type) {
+function(counts, lev_idx, n_levels, alpha, shrink, cooks, indep, fit_type, cov, design) {
   suppressPackageStartupMessages(library(DESeq2))
   codes <- sprintf("L%05d", seq_len(n_levels) - 1L)
   coldata <- data.frame(perturbation = factor(codes[lev_idx], levels = codes))
+  if (!is.null(cov)) coldata <- cbind(as.data.frame(cov), coldata)
   rownames(coldata) <- colnames(counts) <- sprintf("s%d", seq_len(ncol(counts)))
   rownames(counts) <- sprintf("g%d", seq_len(nrow(counts)))
   storage.mode(counts) <- "integer"
-  dds <- DESeqDataSetFromMatrix(counts, coldata, design = ~ perturbation)
+  dds <- suppressMessages(DESeqDataSetFromMatrix(counts, coldata, design = as.formula(design)))
   dds <- DESeq(dds, quiet = TRUE, fitType = fit_type, minReplicatesForReplace = if (cooks) 7 else Inf)
   G <- nrow(counts); P <- n_levels - 1L
   m <- function() matrix(NA_real_, nrow = G, ncol = P)
@@ -87,9 +90,19 @@ def deseq_r(ds: DEDataset, *, alpha: float = 0.1, shrink: str | None = None, coo
     conv = default_converter + numpy2ri.converter + pandas2ri.converter
     with localconverter(conv):
         fn = ro.r(_R_FUNCTION)
+        cov, design = ro.NULL, "~ perturbation"
+        if ds.covariate_frame is not None:  # formula-safe names; factors keep their level order
+            frame = ds.covariate_frame.copy()
+            names = [f"cov{i}" for i in range(frame.shape[1])]
+            frame.columns = names
+            for k in names:
+                if isinstance(frame[k].dtype, pd.CategoricalDtype):
+                    frame[k] = frame[k].cat.rename_categories([f"K{j}" for j in range(len(frame[k].cat.categories))])
+            frame.index = [f"s{i + 1}" for i in range(len(frame))]
+            cov, design = frame, "~ " + " + ".join(names + ["perturbation"])
         out = fn(np.ascontiguousarray(ds.counts.T).astype(np.int32),
                  (ds.level_of_sample + 1).astype(np.int32), int(ds.n_levels), float(alpha),
-                 bool(shrink == "normal"), bool(cooks), bool(independent_filter), str(fit_type))
+                 bool(shrink == "normal"), bool(cooks), bool(independent_filter), str(fit_type), cov, design)
         res = dict(out.items()) if hasattr(out, "items") else {n: out[i] for i, n in enumerate(out.names)}
 
     def arr(x):

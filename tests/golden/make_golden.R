@@ -3,9 +3,11 @@
 # Usage (from the repository root):  Rscript tests/golden/make_golden.R tests/golden [design ...]
 #
 # For each design <name> with <name>_counts.csv (genes x samples) and <name>_coldata.csv
-# (sample, perturbation) in the directory, fits DESeq2 once with design ~ perturbation
-# (control as the reference level, default arguments except those in the optional
-# <name>_options.csv: key "fitType") and writes, numbers rounded to 10 significant digits:
+# (sample, covariates..., perturbation) in the directory, fits DESeq2 once with design
+# ~ perturbation (control as the reference level, default arguments except those in the
+# optional <name>_options.csv: key "fitType", and key "design" for a formula with covariates
+# such as "~ replicate + perturbation"; character covariates become factors with sorted
+# levels, numeric ones enter as they are) and writes, numbers rounded to 10 significant digits:
 #   <name>_results.csv     results() per perturbation vs control (alpha 0.1) with the
 #                          lfcShrink(type = "normal") log2 fold change and SE added (for the
 #                          first 20 perturbations); <name>_results.csv.gz above 10,000 rows
@@ -35,12 +37,16 @@ for (name in designs) {
   coldata$perturbation <- factor(coldata$perturbation, levels = levels)
   rownames(coldata) <- coldata$sample
   fitType <- "parametric"
+  design <- ~ perturbation
   opt_file <- file.path(dir, paste0(name, "_options.csv"))
   if (file.exists(opt_file)) {
     opts <- read.csv(opt_file, stringsAsFactors = FALSE)
     if ("fitType" %in% opts$key) fitType <- opts$value[opts$key == "fitType"]
+    if ("design" %in% opts$key) design <- as.formula(opts$value[opts$key == "design"])
   }
-  dds <- DESeqDataSetFromMatrix(counts[, coldata$sample], coldata, design = ~ perturbation)
+  for (k in setdiff(names(coldata), c("sample", "perturbation")))
+    if (is.character(coldata[[k]])) coldata[[k]] <- factor(coldata[[k]], levels = sort(unique(coldata[[k]])))
+  dds <- DESeqDataSetFromMatrix(counts[, coldata$sample], coldata, design = design)
   dds <- DESeq(dds, fitType = fitType, quiet = TRUE)
   out <- list()
   filt <- list()

@@ -28,6 +28,16 @@ groups7743 : control 7, P1 7, P2 4, P3 3 samples, 400 genes with low-count genes
 allzero : control, P1, P2 with 3 samples each, 300 genes; 20 genes are zero in control and
     P1, 10 in control and P2, 10 in P1 and P2 (R's all-zero contrast rule) and 4 in every
     sample.
+cov_replicate : ``~ replicate + perturbation``; control 21 samples (7 per replicate), P01 9
+    (3 per replicate), 11 more perturbations x 3 replicates, 400 genes, replicate effects
+    (sd 0.3 per gene and replicate), 3% of genes with one outlying count. R's Cook's cells are
+    the distinct model-matrix rows: outliers in the 7-sample control cells are replaced, those
+    in P01's 3-sample cells make p-values NA, single-sample cells are not looked at.
+cov_numeric : ``~ quality + perturbation`` with a numeric covariate (centred, sd 1, effect
+    sd 0.25 per gene); control 6, 10 perturbations x 3, 400 genes; every sample is its own
+    cell, so R records no Cook's maxima.
+cov_mixed : ``~ replicate + quality + perturbation``; control 9 (3 per replicate), 15
+    perturbations x 3 replicates, 300 genes, low-count genes (25% with means 0.3-3).
 meanfit : control and P1 with 3 samples each, 300 genes, fitted with ``fitType = "mean"``
     (``meanfit_options.csv``).
 localfit : control and P1 with 4 samples each, 400 genes, fitted with ``fitType = "local"``.
@@ -94,6 +104,55 @@ def simulate(levels: dict, n_genes: int, rng, *, p_de=0.1, n_zero=0, outlier_fra
     return counts, coldata
 
 
+def simulate_covariates(levels: dict, n_genes: int, rng, *, n_rep=3, replicate=True, numeric=False,
+                        rep_sd=0.3, num_sd=0.25, outlier_frac=0.0, low_frac=0.0, p_de=0.1):
+    """Counts with replicate (factor) and / or numeric covariate effects on every gene."""
+    names, labels, reps = [], [], []
+    for lv, n in levels.items():
+        for r in range(n):
+            names.append(f"{lv}_r{r}")
+            labels.append(lv)
+            reps.append(f"rep{r % n_rep + 1}")
+    labels, reps = np.array(labels), np.array(reps)
+    m = len(labels)
+    mu0 = np.exp(rng.normal(np.log(60), 1.6, n_genes))
+    low = rng.random(n_genes) < low_frac
+    mu0[low] = np.exp(rng.uniform(np.log(0.3), np.log(3.0), low.sum()))
+    disp = 0.05 + 1.0 / mu0
+    sf = np.exp(rng.normal(0, 0.25, m))
+    lfc = {lv: np.where(rng.random(n_genes) < p_de, rng.normal(0, 1.2, n_genes), 0.0) for lv in levels}
+    lfc["control"] = np.zeros(n_genes)
+    log_mu = np.log(mu0)[:, None] + np.log(2.0) * np.stack([lfc[lv] for lv in labels], axis=1) + np.log(sf)[None, :]
+    coldata = pd.DataFrame({"sample": names, "perturbation": labels})
+    if replicate:
+        rep_eff = {r: rng.normal(0, rep_sd, n_genes) for r in sorted(set(reps))}
+        log_mu += np.stack([rep_eff[r] for r in reps], axis=1)
+        coldata.insert(1, "replicate", reps)
+    if numeric:
+        q = np.round(rng.normal(0, 1, m), 3)
+        log_mu += rng.normal(0, num_sd, n_genes)[:, None] * q[None, :]
+        coldata.insert(len(coldata.columns) - 1, "quality", q)
+    size = 1.0 / disp[:, None]
+    mu = np.exp(log_mu)
+    y = rng.negative_binomial(size, size / (size + mu)).astype(np.int64)
+    if outlier_frac:
+        rows = rng.choice(n_genes, int(outlier_frac * n_genes), replace=False)
+        cols = rng.integers(0, m, rows.size)
+        y[rows, cols] = np.maximum(y[rows, cols], 5) * rng.integers(20, 61, rows.size)
+    genes = [f"gene{i:04d}" for i in range(n_genes)]
+    return pd.DataFrame(y, index=pd.Index(genes, name="gene"), columns=names), coldata
+
+
+#: designs with covariates: (simulate_covariates arguments, DESeq2 design formula)
+COVARIATE_DESIGNS = {
+    "cov_replicate": (dict(levels={"control": 21, "P01": 9, **{f"P{i:02d}": 3 for i in range(2, 13)}}, n_genes=400,
+                           seed=1313, outlier_frac=0.03), "~ replicate + perturbation"),
+    "cov_numeric": (dict(levels={"control": 6, **{f"P{i:02d}": 3 for i in range(1, 11)}}, n_genes=400,
+                         seed=1414, replicate=False, numeric=True), "~ quality + perturbation"),
+    "cov_mixed": (dict(levels={"control": 9, **{f"P{i:02d}": 3 for i in range(1, 16)}}, n_genes=300,
+                       seed=1515, numeric=True, low_frac=0.25), "~ replicate + quality + perturbation"),
+}
+
 DESIGNS = {
     "two_groups": dict(levels={"control": 4, "P1": 4}, n_genes=800, seed=101),
     "screen20": dict(levels={"control": 6, **{f"P{i:02d}": 3 for i in range(1, 21)}}, n_genes=600, seed=202,
@@ -133,6 +192,15 @@ def main(out: str, names=None) -> None:
         if name in OPTIONS:
             pd.DataFrame({"key": list(OPTIONS[name]), "value": list(OPTIONS[name].values())}).to_csv(
                 out_dir / f"{name}_options.csv", index=False)
+    for name, (spec, formula) in COVARIATE_DESIGNS.items():
+        if names and name not in names:
+            continue
+        spec = dict(spec)
+        rng = np.random.default_rng(spec.pop("seed"))
+        counts, coldata = simulate_covariates(spec.pop("levels"), spec.pop("n_genes"), rng, **spec)
+        counts.to_csv(out_dir / f"{name}_counts.csv")
+        coldata.to_csv(out_dir / f"{name}_coldata.csv", index=False)
+        pd.DataFrame({"key": ["design"], "value": [formula]}).to_csv(out_dir / f"{name}_options.csv", index=False)
 
 
 if __name__ == "__main__":
