@@ -102,3 +102,19 @@ def test_convert_between_h5ad_and_mtx_directory(screen_dir, tmp_path):
     np.testing.assert_allclose(b.uns["simpert"]["truth"]["log2fc"], orig.uns["simpert"]["truth"]["log2fc"])
     res = CliRunner().invoke(app, ["convert", str(screen_dir), str(tmp_path / "x.txt")])
     assert res.exit_code == 2 and "must end in .h5ad" in res.stderr
+
+
+def test_replicate_truth_is_written_as_a_matrix_whatever_its_shape(tmp_path):
+    import numpy as np
+
+    from simpert.cli._mtx import read_mtx_dir
+
+    out = tmp_path / "two"
+    res = CliRunner().invoke(app, ["--quiet", "simulate", "sparse_strong", "-o", str(out), "--format", "mtx",
+                                   "--set", "n_genes=20", "--set", "n_perturbations=2",
+                                   "--set", "n_replicates=2"])
+    assert res.exit_code == 0, res.stderr
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["truth_files"]["replicate_log2fc"] == ["replicate_log2fc.csv", "matrix"]
+    truth = read_mtx_dir(out).uns["simpert"]["truth"]
+    assert np.asarray(truth["replicate_log2fc"]).shape == (2, 20)

@@ -241,7 +241,12 @@ def _write_truth(truth: dict, tmp: Path, genes: list[str]) -> dict:
         if key in ("perturbations", "genes"):
             continue
         arr = np.asarray(value)
-        if arr.ndim == 2 and arr.shape == (n_p, n_g) and n_p != n_g:
+        if key == "replicate_log2fc" and arr.ndim == 2 and arr.dtype.kind in "biuf":
+            # replicate x gene: a plain matrix, even when there are as many replicates as
+            # perturbations (the shape alone would call it perturbation x gene)
+            np.savetxt(tmp / f"{key}.csv", arr, delimiter=",", fmt="%.17g")
+            files[key] = [f"{key}.csv", "matrix"]
+        elif arr.ndim == 2 and arr.shape == (n_p, n_g) and n_p != n_g:
             pd.DataFrame(arr, index=pd.Index(perts, name="perturbation"), columns=t_genes).to_csv(tmp / f"{key}.csv")
             files[key] = [f"{key}.csv", "perturbation x gene"]
         elif arr.ndim == 2 and arr.shape == (n_g, n_g):
