@@ -66,6 +66,17 @@ def test_streaming_pseudobulk_equals_in_memory(in_memory, tmp_path, clients):
     assert len(de.table) == 6 * 120
 
 
+def test_streaming_profiles_equal_in_memory(in_memory, tmp_path, clients):
+    from simpert._profiles import group_profiles
+
+    path = sp.sim.screen(out=tmp_path / "s.zarr", chunk_cells=100, client=clients[1], **KW)
+    ref = group_profiles(in_memory)
+    for client in ("serial", clients[2]):
+        got = sp.sim.profiles_zarr(path, chunk_cells=61, client=client)
+        np.testing.assert_allclose(got.to_numpy(), ref.loc[got.index].to_numpy(), rtol=1e-12, atol=1e-14)
+        assert list(got.index) == list(ref.index)
+
+
 def test_own_local_cluster(tmp_path, in_memory):
     """Without a client, a LocalCluster is started and closed."""
     path = sp.sim.screen(out=tmp_path / "s.zarr", chunk_cells=300, n_workers=1, **KW)

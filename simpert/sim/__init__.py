@@ -13,7 +13,7 @@
   writes them to Zarr; :func:`pseudobulk_zarr` sums a stored screen by chunks.
 """
 
-from ._chunked import pseudobulk_zarr
+from ._chunked import profiles_zarr, pseudobulk_zarr
 from ._estimate import FitSummary, ScreenFit, estimate_params, fit_screen
 from ._network import Network, erdos_renyi, network_from_edges, network_from_sif, pathway_commons, scale_free
 from ._noise_only import noise_only
@@ -32,6 +32,7 @@ __all__ = [
     "noise_only",
     "pseudobulk",
     "pseudobulk_zarr",
+    "profiles_zarr",
     "truth",
     "Truth",
     "redraw",

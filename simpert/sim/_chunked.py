@@ -27,7 +27,7 @@ from .._validation import Integer, check, fail
 from ._engine import (CountModel, Design, _check_means, _count_roots, cell_noise, csr_rows, draw_rows,
                       max_expected_mean)
 
-__all__ = ["write_zarr", "pseudobulk_zarr", "dask_client"]
+__all__ = ["write_zarr", "pseudobulk_zarr", "profiles_zarr", "dask_client"]
 
 
 @contextlib.contextmanager
@@ -228,6 +228,57 @@ def pseudobulk_zarr(path, *, by=("perturbation", "replicate"), chunk_cells: int 
     return ad.AnnData(X=out, obs=sample_obs, var=var, uns=uns)
 
 
+def profiles_zarr(path, *, by: str = "perturbation", target_sum: float = 1e4, chunk_cells: int = 50_000,
+                  client=None, n_workers: int | None = None) -> pd.DataFrame:
+    """Log-normalised profiles of a screen stored on disk, by chunks of cells (on Dask).
+
+    The profile of a group is the mean over its cells of ``log1p(target_sum * x / total)``,
+    as :func:`simpert._profiles.group_profiles` computes in memory; here each worker reads
+    its own rows, so the screen is never loaded.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A Zarr store or an ``.h5ad`` file of cells with counts in ``X``.
+    by : str, default "perturbation"
+        Column of ``obs`` defining the groups.
+    target_sum : float, default 1e4
+    chunk_cells : int, default 50000
+    client, n_workers
+        As in :func:`pseudobulk_zarr` (``client="serial"`` reads in this process).
+
+    Returns
+    -------
+    DataFrame
+        Groups (observed, in category order) x genes.
+    """
+    check("chunk_cells", chunk_cells, Integer(1))
+    path = Path(path)
+    if not path.exists():
+        fail("path", "an existing .zarr store or .h5ad file", str(path), exc=FileNotFoundError)
+    obs, var, _, n = _read_meta(path)
+    if by not in obs.columns:
+        fail("by", f"a column of obs ({', '.join(obs.columns)})", by)
+    cat = pd.Categorical(obs[by]).remove_unused_categories()
+    codes = np.asarray(cat.codes, dtype=np.int64)
+    ranges = [(a, min(n, a + chunk_cells)) for a in range(0, n, chunk_cells)]
+    sums = np.zeros((len(cat.categories), len(var)))
+    if client == "serial":
+        parts = (_sum_rows(str(path), codes[a:b], a, b, target_sum) for a, b in ranges)
+        for ids, block in parts:
+            sums[ids] += block
+    else:
+        with dask_client(client, n_workers) as cl:
+            for fut in [cl.submit(_sum_rows, str(path), codes[a:b], a, b, target_sum, pure=False)
+                        for a, b in ranges]:
+                ids, block = fut.result()
+                sums[ids] += block
+                fut.release()
+    sizes = np.bincount(codes, minlength=len(cat.categories)).astype(float)
+    return pd.DataFrame(sums / sizes[:, None], index=pd.Index(cat.categories, name=by),
+                        columns=pd.Index(var.index.astype(str)))
+
+
 def _open_x(path: str):
     from anndata.io import sparse_dataset
 
@@ -240,14 +291,18 @@ def _open_x(path: str):
     return sparse_dataset(zarr.open_group(path, mode="r")["X"])
 
 
-def _sum_rows(path: str, codes: np.ndarray, start: int, stop: int):
-    """Worker task: sums of rows [start, stop) per sample code present in them."""
-    X = _open_x(path)[start:stop]
-    X = sp.csr_matrix(X)
+def _sum_rows(path: str, codes: np.ndarray, start: int, stop: int, target_sum: float | None = None):
+    """Worker task: sums of rows [start, stop) per code present in them (raw counts, or
+    log-normalised values when ``target_sum`` is given)."""
+    X = sp.csr_matrix(_open_x(path)[start:stop])
+    if target_sum is not None:
+        from .._profiles import lognormalize
+
+        X = lognormalize(X, target_sum=target_sum)
     ids, inv = np.unique(codes, return_inverse=True)
     ind = sp.csr_matrix((np.ones(inv.size), (inv, np.arange(inv.size))), shape=(ids.size, inv.size))
-    block = np.asarray((ind @ X).todense(), dtype=np.int64)
-    return ids, block
+    block = np.asarray((ind @ X).todense())
+    return ids, (block.astype(np.int64) if target_sum is None else block)
 
 
 def _read_meta(path: Path):
