@@ -205,13 +205,17 @@ def _adata(X, labels, genes, control, targets):
 
 
 def _profiles(X, labels, keep):
-    frame = pd.Series(labels)
-    out = {}
-    for lab in keep:
-        rows = np.flatnonzero(frame.to_numpy() == lab)
-        sub = X[rows]
-        out[lab] = np.asarray(sub.mean(axis=0)).ravel()
-    return out
+    """Mean row of ``X`` per label in ``keep`` (one sparse product for all labels)."""
+    keep = list(keep)
+    pos = {lab: i for i, lab in enumerate(keep)}
+    code = np.fromiter((pos.get(x, -1) for x in labels), dtype=np.int64, count=len(labels))
+    rows = np.flatnonzero(code >= 0)
+    ind = sp.csr_matrix((np.ones(rows.size), (code[rows], rows)), shape=(len(keep), len(labels)))
+    sums = ind @ X
+    sums = sums.toarray() if sp.issparse(sums) else np.asarray(sums)
+    n = np.asarray(ind.sum(axis=1)).ravel()
+    means = sums / np.maximum(n, 1)[:, None]
+    return {lab: means[i] for i, lab in enumerate(keep) if n[i] > 0}
 
 
 # --------------------------------------------------------------------------- results
