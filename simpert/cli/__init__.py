@@ -326,6 +326,9 @@ def de_cmd(
                                             "lfcShrink type 'normal'; native and r backends), ash "
                                             "(adaptive shrinkage, any backend) or apeglm "
                                             "(pydeseq2 backend)."),
+    design: str = typer.Option("perturbation", "--design", help="The perturbation column, or a "
+                               "formula whose last term is the perturbation factor and whose other "
+                               "terms are covariates, e.g. '~ replicate + perturbation'."),
 ):
     """Differential expression of every perturbation against control, from one fit."""
     from simpert import de
@@ -339,7 +342,7 @@ def de_cmd(
         control = str(adata.uns.get("simpert", {}).get("control", "control"))
     with progress(f"DE ({backend.value} backend) on {adata.n_obs} x {adata.n_vars}",
                   quiet=_STATE["quiet"]):
-        res = de.deseq(adata, control=control, backend=backend.value,
+        res = de.deseq(adata, control=control, backend=backend.value, design=design,
                        shrink=None if shrink is None else shrink.value)
         write_table_atomic(res.table, output)
     if not _STATE["quiet"]:
