@@ -97,6 +97,7 @@ class CovariateDesign:
         self.level = np.repeat(np.arange(self.L), self.sizes)
         self.n_coef = self.L + self.p
         self.Dt = np.column_stack([np.ones(self.m), self.C])  # intercept and covariates
+        self._prods = {}
         self.treat = np.ones(self.L, dtype=bool)
         self.treat[0] = False
         self.cellmeans = np.ones(self.L, dtype=bool)
@@ -115,12 +116,25 @@ class CovariateDesign:
         self.X = X
 
     # ------------------------------------------------------------------ block algebra
+    def _products(self, D):
+        """Column products ``d_k d_r`` of ``D`` (samples x q^2) and which columns are all ones."""
+        key = id(D)
+        if key not in self._prods:
+            q = D.shape[1]
+            P = np.ascontiguousarray((D[:, :, None] * D[:, None, :]).reshape(self.m, q * q))
+            ones = np.all(D == 1.0, axis=0)
+            self._prods[key] = (P, ones, np.ascontiguousarray(D.T))
+        return self._prods[key]
+
     def _sums(self, w, D):
         """Per-level sums ``W_l``, ``B_l = sum w_j d_j`` and ``sum w_j d_j d_j'``."""
+        P, ones, DT = self._products(D)
+        g, q = w.shape[0], D.shape[1]
         Wl = np.add.reduceat(w, self.starts, axis=1)
-        wD = w[:, :, None] * D[None, :, :]
-        B = np.add.reduceat(wD, self.starts, axis=1)
-        DD = np.matmul(wD.transpose(0, 2, 1), D)
+        B = np.empty((g, self.L, q))
+        for k in range(q):  # one 2-d reduction per column (contiguous along samples)
+            B[:, :, k] = Wl if ones[k] else np.add.reduceat(w * DT[k][None, :], self.starts, axis=1)
+        DD = (w @ P).reshape(g, q, q)
         return Wl, B, DD
 
     def _schur(self, Wl, B, DD, sparse, lam):
@@ -156,7 +170,7 @@ class CovariateDesign:
     def eta(self, b, c, D=None):
         """Linear predictor per sample (natural log, size factor 1)."""
         D = self.Dt if D is None else D
-        return b[:, self.level] + c @ D.T
+        return np.repeat(b, self.sizes, axis=1) + c @ self._products(D)[2]
 
     def ls_fitted(self, Y):
         """Unweighted least-squares fitted values of every row of ``Y`` (R's ``linearModelMu``)."""
@@ -246,11 +260,12 @@ def irls_covariates(y, sf, alpha, des: CovariateDesign, *, minmu: float = 0.5, m
     dev_const -= y.shape[1] * gammaln(r_all[:, 0])
     dev_old = np.zeros(g)
     active = np.arange(g)
+    mu_all = np.maximum(np.exp(des.eta(b, c) + logsf[None, :]), minmu)
     for it in range(maxit):
         if active.size == 0:
             break
         ya, aa = y[active], alpha[active]
-        mu = np.maximum(np.exp(des.eta(b[active], c[active]) + logsf[None, :]), minmu)
+        mu = mu_all
         w = mu / (1.0 + aa[:, None] * mu)
         z = np.log(mu) - logsf[None, :] + (ya - mu) / mu
         bn, cn = des.solve(w, z, lam=lam)
@@ -265,7 +280,9 @@ def irls_covariates(y, sf, alpha, des: CovariateDesign, *, minmu: float = 0.5, m
         conv = ~failed & (it > 0) & (conv_test < tol)
         n_iter[active[conv]] = it + 1
         n_iter[active[failed]] = maxit
-        active = active[~(conv | failed)]
+        keep = ~(conv | failed)
+        active = active[keep]
+        mu_all = mu[keep]  # the next step's clipped means, indexed like ``active``
     return b, c, n_iter
 
 
@@ -344,13 +361,23 @@ def _rough_init(y, sf, des, base_mean, base_var, max_disp):
     return np.minimum(np.maximum(MIN_DISP, np.minimum(rough, moments)), max_disp)
 
 
-def _disp_mu(y, sf, alpha_init, des):
+def _disp_coef(y, sf, alpha_init, des):
+    """Coefficients of the gene-wise step's fitted means (natural log).
+
+    R's ``linearMu`` (as many cells as coefficients): the least-squares fit of the
+    normalised counts, returned as fitted values; otherwise the GLM with the starting
+    dispersions.
+    """
+    if des.n_cells == des.n_coef:
+        return des.ls_fitted(y / sf[None, :]), None
+    b, c, _ = _glm(y, sf, alpha_init, des)
+    return b, c
+
+
+def _disp_mu(coef, sf, des):
     """Fitted means of the gene-wise step (clipped at minmu 0.5)."""
-    if des.n_cells == des.n_coef:  # R's linearMu
-        mu = des.ls_fitted(y / sf[None, :]) * sf[None, :]
-    else:
-        b, c, _ = _glm(y, sf, alpha_init, des)
-        mu = np.exp(des.eta(b, c)) * sf[None, :]
+    b, c = coef
+    mu = b * sf[None, :] if c is None else np.exp(des.eta(b, c)) * sf[None, :]
     return np.maximum(mu, 0.5)
 
 
@@ -360,13 +387,17 @@ def _dispersions(Y, sf, des, base_mean, base_var, max_disp, n_jobs, trend=None, 
 
     m = Y.shape[1]
 
+    linear = des.n_cells == des.n_coef
+
     def genewise(bl):
         y = Y[bl]
         init = _rough_init(y, sf, des, base_mean[bl], base_var[bl], max_disp)
-        mu = _disp_mu(y, sf, init, des)
-        return genewise_dispersion(y, mu, des, init, max_disp), init
+        coef = _disp_coef(y, sf, init, des)
+        disp = genewise_dispersion(y, _disp_mu(coef, sf, des), des, init, max_disp)
+        return (disp, init) if linear else (disp, init, coef[0], coef[1])
 
-    disp_gene, init = _map(genewise, Y.shape[0], m, n_jobs)
+    parts = _map(genewise, Y.shape[0], m, n_jobs)
+    disp_gene, init = parts[:2]
     if trend is None:
         trend = fit_trend(base_mean, disp_gene, fit_type=fit_type)
     disp_fit = trend(base_mean)
@@ -376,7 +407,9 @@ def _dispersions(Y, sf, des, base_mean, base_var, max_disp, n_jobs, trend=None, 
 
     def maps(bl):
         y = Y[bl]
-        mu = _disp_mu(y, sf, init[bl], des)  # the same means as the gene-wise step
+        # the same means as the gene-wise step
+        coef = _disp_coef(y, sf, init[bl], des) if linear else (parts[2][bl], parts[3][bl])
+        mu = _disp_mu(coef, sf, des)
         return map_dispersion(y, mu, des, disp_gene[bl], disp_fit[bl], prior_var, max_disp)
 
     disp_map = _map(maps, Y.shape[0], m, n_jobs)
