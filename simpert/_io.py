@@ -37,6 +37,7 @@ __all__ = [
     "write_table_atomic",
     "install_signal_cleanup",
     "clean_stale",
+    "process_alive",
 ]
 
 #: File written into every directory output, naming the kind of output it is.
@@ -52,7 +53,17 @@ def _umask() -> int:
     return mask
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` runs (this process counts as running).
+
+    Parameters
+    ----------
+    pid : int
+
+    Returns
+    -------
+    bool
+    """
     if pid == os.getpid():
         return True
     try:
@@ -91,7 +102,7 @@ def clean_stale(path: str | os.PathLike) -> list[str]:
     for cand in glob.glob(pattern):
         rest = os.path.basename(cand)[len(path.name) + 1 + len(_TAG):]
         pid_text = rest.split("-", 1)[0]
-        if pid_text.isdigit() and not _alive(int(pid_text)):
+        if pid_text.isdigit() and not process_alive(int(pid_text)):
             _remove(cand)
             removed.append(cand)
     return removed

@@ -71,27 +71,9 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple], *, executor: str = "joblib",
 
 
 def _run_dask(fn, tasks, workers, client):
-    try:
-        import distributed
-    except ImportError as err:  # pragma: no cover - depends on environment
-        raise ImportError("executor='dask' needs dask[distributed]: pip install 'simpert[dask]'") from err
-    own_client = own_cluster = None
-    if client is None:
-        own_cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True,
-            dashboard_address=None, silence_logs=40,
-        )
-        own_client = client = distributed.Client(own_cluster)
-    elif isinstance(client, str):
-        own_client = client = distributed.Client(client)
-    elif not isinstance(client, distributed.Client):
-        fail("client", "a distributed.Client, a scheduler address string or None", client, exc=TypeError)
-    try:
+    from .._dask import dask_client
+
+    with dask_client(client, workers) as cl:
         columns = list(zip(*tasks))
-        futures = client.map(fn, *columns, pure=False)
-        return client.gather(futures)
-    finally:
-        if own_client is not None:
-            own_client.close()
-        if own_cluster is not None:
-            own_cluster.close()
+        futures = cl.map(fn, *columns, pure=False)
+        return cl.gather(futures)

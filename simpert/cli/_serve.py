@@ -39,6 +39,8 @@ from typing import Optional
 
 import typer
 
+from .._io import process_alive
+
 __all__ = ["handle_request", "serve_stream", "serve_stdio", "serve_socket"]
 
 PROTOCOL_VERSION = 1
@@ -205,16 +207,6 @@ def serve_stdio() -> int:
     return serve_stream(reader, writer)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def serve_socket(port: int, port_file: str, *, idle_timeout: float | None = None,
                  parent_pid: int | None = None, poll: float = 1.0) -> int:
     """Serve clients over a loopback TCP socket, one connection at a time.
@@ -255,7 +247,7 @@ def serve_socket(port: int, port_file: str, *, idle_timeout: float | None = None
             fh.write(f"{srv.getsockname()[1]} {token}\n")
         os.replace(tmp, port_file)
         while True:
-            if parent_pid is not None and not _alive(parent_pid):
+            if parent_pid is not None and not process_alive(parent_pid):
                 return n
             if idle_timeout is not None and time.monotonic() - last > idle_timeout:
                 return n
