@@ -247,7 +247,7 @@ class EvaluationResult:
         ``metric``, ``value``.
     aggregate : DataFrame
         One row per metric: ``value`` (u, the mean over perturbations), ``ci_low``,
-        ``ci_high`` (bootstrap percentile interval), ``n`` (perturbations with a value),
+        ``ci_high`` (BCa bootstrap interval), ``n`` (perturbations with a value),
         ``baseline`` (b), ``replicate`` (r), ``score`` ((u - b) / (r - b)), ``score_ci_low``,
         ``score_ci_high``, ``higher_is_better``, ``ci_method``, ``score_note`` (why a score is
         undefined: e.g. a replicate anchor that is not better than the baseline, where
@@ -345,7 +345,13 @@ def _boot_index(n: int, n_boot: int, seed_seq) -> np.ndarray:
 
 
 def _ci(values: np.ndarray, idx: np.ndarray, level: float):
-    """Percentile interval of the mean of ``values`` (NaN ignored) over resamples ``idx``."""
+    """BCa bootstrap interval of the mean of ``values`` (NaN ignored) over resamples ``idx``.
+
+    Bias-corrected and accelerated percentiles (Efron 1987): the bias correction ``z0`` from
+    the share of resampled means below the estimate, the acceleration ``a`` from the
+    jackknife means. Per-perturbation values are often skewed (a few perturbations with
+    large effects), where plain percentiles undercover.
+    """
     v = np.asarray(values, dtype=float)
     ok = np.isfinite(v)
     if ok.sum() < 2:
@@ -355,8 +361,21 @@ def _ci(values: np.ndarray, idx: np.ndarray, level: float):
     den = ok[idx].sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = num / den
-    a = (1 - level) / 2
-    return float(np.nanquantile(means, a)), float(np.nanquantile(means, 1 - a)), means
+    x = v[ok]
+    theta = float(x.mean())
+    fin = means[np.isfinite(means)]
+    below = (np.sum(fin < theta) + 0.5 * np.sum(fin == theta)) / max(fin.size, 1)
+    z0 = st.norm.ppf(np.clip(below, 1e-6, 1 - 1e-6))
+    jack = (x.sum() - x) / (x.size - 1)
+    d = jack.mean() - jack
+    den_a = 6.0 * np.sum(d ** 2) ** 1.5
+    acc = float(np.sum(d ** 3) / den_a) if den_a > 0 else 0.0
+    q = (1 - level) / 2
+    out = []
+    for z in (st.norm.ppf(q), st.norm.ppf(1 - q)):
+        adj = st.norm.cdf(z0 + (z0 + z) / (1 - acc * (z0 + z)))
+        out.append(float(np.nanquantile(means, adj)) if np.isfinite(adj) else np.nan)
+    return out[0], out[1], means
 
 
 def _wide(per: pd.DataFrame, model: str, perts) -> pd.DataFrame:
@@ -457,8 +476,10 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
         the perturbation label is its target (cell-eval's convention).
     train : AnnData or path, optional
         Observed cells of the model's training perturbations (same genes, same control), used
-        by metrics that need a training set (Systema's centroid, weights from training
-        perturbations). Without it those metrics fail and are reported in ``errors``.
+        by metrics that need a training set (Systema's centroid of training perturbations;
+        ``weights="train"`` in ``options``). Without it those metrics fail and are reported in
+        ``errors``; Mejia's weighted metrics use, as their source does, per-perturbation
+        weights against the other perturbations and need no training set.
     anchors : bool, default True
         Compute the baseline and replicate anchors and the score (needs cells in ``real``).
     n_boot : int, default 1000
@@ -495,7 +516,10 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
 
     Notes
     -----
-    Intervals are percentile bootstrap intervals of the mean over perturbations,
+    Intervals are BCa bootstrap intervals of the mean over perturbations (their coverage
+    is checked on simulated screens; with few perturbations and a heavy-tailed metric, e.g.
+    30 perturbations and the MSE of well-measured profiles, they cover about 90% instead of
+    95%),
     resampling perturbations (conditional on the observed cells) unless ``cell_bootstrap``
     is set; metrics with one value per set of perturbations get no interval from
     perturbation resampling (NaN), except ``expr_mse_unbiased_capped_norm``, a ratio of
