@@ -294,6 +294,7 @@ def test_formula_api_and_table_schema():
     ("~ replicate + replicate + perturbation", "repeated"),
     ("~ perturbation + perturbation", "repeated"),
     ("~ ", "main effects"),
+    ("~ perturbation + replicate", "last term is the perturbation factor"),
 ])
 def test_unsupported_formulas(design, match):
     y, obs = _small()

@@ -269,6 +269,10 @@ class DEDataset:
         else:
             order = list(pd.unique(labels))
         if control not in order:
+            holders = [t for t in cov_terms if t in obs.columns and (obs[t].astype(str) == control).any()]
+            if holders:
+                fail("design", f"a formula whose last term is the perturbation factor (obs[{holders[0]!r}] "
+                     f"holds the control {control!r}; write it last)", formula)
             fail("control", f"a level of obs[{design!r}] with samples (levels: {', '.join(order[:10])}"
                  + (", ..." if len(order) > 10 else "") + ")", control)
         levels = [control] + [lv for lv in order if lv != control]
