@@ -412,3 +412,17 @@ def test_r_backend_agrees_where_r_uses_linear_means(rpy2_robjects):
     ok = np.isfinite(x) & np.isfinite(z)
     assert np.max(np.abs(x[ok] - z[ok])) <= 1e-6
     assert np.mean((nat.matrices["padj"] < 0.05) == (r.matrices["padj"] < 0.05)) >= 0.995
+
+
+def test_threads_give_identical_results():
+    rng = np.random.default_rng(8)
+    m, G = 200, 3000  # blocks of 1,250 genes: three blocks, so the threads share the work
+    labels = ["control"] * 20 + [f"P{k}" for k in range(60) for _ in range(3)]
+    obs = pd.DataFrame({"perturbation": labels, "replicate": [f"r{i % 3}" for i in range(m)]},
+                       index=[f"s{i}" for i in range(m)])
+    y = rng.negative_binomial(4, 4 / (4 + np.exp(rng.normal(3, 1.5, G)))[None, :], (m, G))
+    ds = DEDataset.from_arrays(y, obs, design="~ replicate + perturbation")
+    a, b = deseq(ds, n_jobs=1), deseq(ds, n_jobs=2)
+    for k in a.matrices:
+        assert np.array_equal(a.matrices[k], b.matrices[k], equal_nan=True)
+    assert np.array_equal(a.dispersions.to_numpy(), b.dispersions.to_numpy(), equal_nan=True)
