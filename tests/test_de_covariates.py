@@ -281,6 +281,8 @@ def test_formula_api_and_table_schema():
     assert list(res.perturbations) == ["P0", "P1", "P2", "P3"]
     assert res.table.shape == one.table.shape
     assert np.isfinite(res.matrices["log2fc"]).all()
+    coef = res.info["covariate_coef"]
+    assert list(coef.columns) == ["Intercept", "replicater1", "replicater2"] and coef.shape[0] == 60
     both = deseq(adata, design="~ replicate + quality + perturbation", shrink="ash")
     assert "log2fc_shrunk" in both.table.columns
 

@@ -72,6 +72,10 @@ def _native(ds, *, alpha, shrink, cooks, independent_filter, n_jobs, fit_type="p
         info["asymptDisp"], info["extraPois"] = fit.trend.coef
     elif fit.trend.kind == "mean":
         info["mean_disp"] = fit.trend.coef[0]
+    if "covariate_coef" in fit.extra:  # intercept and covariate coefficients (log2), genes x columns
+        info["covariate_coef"] = pd.DataFrame(fit.extra["covariate_coef"], index=ds.genes,
+                                              columns=("Intercept",) + tuple(ds.covariate_names))
+        info["n_cells"] = fit.extra["n_cells"]
     disp = {"genewise": fit.disp_gene, "trend": fit.disp_fit, "map": fit.disp_map, "final": fit.disp_final}
     return results_from_arrays(ds, backend="native", alpha=alpha, base_mean=fit.base_mean,
                                size_factors=fit.size_factors, dispersions=disp, matrices=mats, info=info)
@@ -181,7 +185,12 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
     ``any_cooks_outlier`` marks genes with a Cook's distance above the cutoff in any sample,
     which is what R's ``mcols(dds)$replace`` reports (it is TRUE also where the level is too
     small for replacement); ``cooks_outlier`` marks genes whose p-values are NA;
-    ``contrast_zero`` (perturbations x genes) marks the all-zero contrasts above.
+    ``contrast_zero`` (perturbations x genes) marks the all-zero contrasts above. With
+    covariates, ``covariate_coef`` holds the intercept and covariate coefficients (log2,
+    genes x model-matrix columns) and ``n_cells`` the number of the design's cells (samples
+    with equal model-matrix rows): as in R, Cook's maxima look only at samples in cells of 3
+    or more and counts are replaced only in cells of 7 or more, so a numeric covariate (every
+    sample its own cell) turns Cook's outlier handling off.
 
     Examples
     --------

@@ -576,11 +576,11 @@ def fit_native_covariates(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = Tr
         cooks_outlier=cooks_outlier, replaced=replaced, lfc=lfc, lfc_se=se, stat=stat, pvalue=pvalue,
         padj=padj, filter_threshold=np.asarray(thresholds, dtype=float), converged=conv_full,
         contrast_zero=contrast_zero, any_cooks_outlier=any_full,
-        extra={"covariate_coef": full_rows(c, nz, G) * LOG2E, "n_cells": des.n_cells},
+        extra={"covariate_coef": _full_rows(c, nz, G) * LOG2E, "n_cells": des.n_cells},
     )
 
 
-def full_rows(v, nz, G):
+def _full_rows(v, nz, G):
     """Rows of ``v`` (non-zero genes) placed in a ``G``-row array of NaN."""
     out = np.full((G,) + v.shape[1:], np.nan)
     out[nz] = v
