@@ -78,6 +78,22 @@ coverage: $(STAMP) r-deps
 mutation: $(STAMP) r-deps
 	$(PY) tools/mutation.py $(if $(MAX),--max $(MAX),)
 
+# The documentation site: tools/build_docs.py writes the generated pages (API stubs, metric
+# pages with their calibration cards, the verdicts, the gallery, the R reference and the R
+# vignettes; cached in docs/_build/cache), then Sphinx builds with warnings as errors and
+# executes the Python vignettes (cached in docs/_build/jupyter_cache). Missing paper figures
+# are made first (make figures FAST=1).
+FIGURE_PNGS := $(patsubst paper_figures/%.py,paper_figures/out/%.png,$(wildcard paper_figures/fig*.py))
+
+docs: $(STAMP) $(R_STAMP)
+	@for f in $(FIGURE_PNGS); do test -f $$f || { $(MAKE) --no-print-directory figures FAST=1; break; }; done
+	@mkdir -p docs/_build
+	flock docs/_build/.lock sh -c '$(PY) tools/build_docs.py && $(PY) -m sphinx -W --keep-going -q -b html docs/source docs/_build/html'
+	@echo "site: docs/_build/html/index.html"
+
+browser-deps:
+	@bash tools/install_browser.sh
+
 # The wheel and sdist (python -m build) and the R source package (R CMD build), into dist/.
 # The wheel carries the scenario files (setup.py copies simulations/*.toml into
 # simpert/scenarios/); tests/test_dist.py installs it into a fresh virtual environment.
