@@ -219,7 +219,8 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
         fail("shrink", "None, 'ash' or 'apeglm' with backend='pydeseq2'", shrink)
     ds = as_dataset(adata, design=design, control=control)
     if ds.covariates is not None and shrink == "normal" and backend == "native":
-        fail("shrink", "None or 'ash' with covariates in the design and backend='native'", shrink)
+        fail("shrink", "None or 'ash' with covariates in the design and backend='native' (backend='r' "
+             "runs R's lfcShrink with covariates)", shrink)
     if ds.covariates is not None and r_det_range:
         fail("r_det_range", "False with covariates in the design (the log determinant is always summed)",
              r_det_range)
