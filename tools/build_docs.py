@@ -463,7 +463,7 @@ def write_metrics(src: Path, cal, card_cache: Path | None = None) -> dict:
                 shutil.copy2(cached, out / f"{name}.png")
             else:
                 fig = pl.calibration_card(cal, name)
-                fig.savefig(out / f"{name}.png", dpi=80)
+                fig.savefig(out / f"{name}.png", dpi=110)
                 plt.close(fig)
                 if cached is not None:
                     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -558,13 +558,17 @@ def write_which_metric(src: Path, cal, verdicts: dict) -> None:
         "## The verdicts", "",
         "Medians over the signal scenarios (tau, AUROC, DRF) and the null level on `noise_only`; "
         "rows ordered by grade, then by tau + DRF + (2 AUROC - 1).", "",
-        "| metric | source | grade | tau | AUROC | DRF | null level | reasons |",
-        "|---|---|---|---|---|---|---|---|",
+        "| metric | source | grade | tau | AUROC | DRF | null level |",
+        "|---|---|---|---|---|---|---|",
     ]
     for m, r in tab.iterrows():
         lines.append(f"| [`{m}`](metric/{m}.md) | {_md_escape(str(reg.loc[m, 'source']) if m in reg.index else '')} | "
-                     f"**{r['grade']}** | {f(r['tau'])} | {f(r['auroc'])} | {f(r['drf'])} | {f(r['null'])} | "
-                     f"{_md_escape(r['reasons'])} |")
+                     f"**{r['grade']}** | {f(r['tau'])} | {f(r['auroc'])} | {f(r['drf'])} | {f(r['null'])} |")
+    lines += ["", "## The reasons", "",
+              "The checks each metric fails (the ones it passes when it fails none), then the checks that "
+              "could not be judged, as `CalibrationSummary.verdict` states them.", ""]
+    for m, r in tab.iterrows():
+        lines.append(f"- [`{m}`](metric/{m}.md), **{r['grade']}**: {_md_escape(r['reasons']) or 'every check passes'}")
     lines += ["", "## In short", ""]
     good = [m for m in tab.index if tab.loc[m, "grade"] == "GOOD"]
     if good:
