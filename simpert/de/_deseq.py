@@ -55,7 +55,8 @@ def _native(ds, *, alpha, shrink, cooks, independent_filter, n_jobs, fit_type="p
         from ._native_covariates import fit_native_covariates
 
         fit = fit_native_covariates(ds, alpha=alpha, cooks=cooks, independent_filter=independent_filter,
-                                    n_jobs=n_jobs, fit_type=fit_type)
+                                    n_jobs=n_jobs, fit_type=fit_type,
+                                    shrink="normal" if shrink == "normal" else None)
     else:
         fit = fit_native(ds, alpha=alpha, cooks=cooks, independent_filter=independent_filter,
                          shrink="normal" if shrink == "normal" else None, n_jobs=n_jobs, fit_type=fit_type,
@@ -130,8 +131,8 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
         perturbation"``. Interactions, transformations, unknown columns and covariates
         confounded with the perturbation raise ``ValueError``. With covariates the native
         engine solves each gene's ``X'WX`` through the Schur complement of its diagonal
-        perturbation block (a matrix of the covariates' size), and ``shrink="normal"`` is not
-        available there.
+        perturbation block (a matrix of the covariates' size); ``shrink="normal"`` refits the
+        expanded model (every level of every factor) with R's prior variances per term.
     backend : {"native", "pydeseq2", "r"}, default "native"
         The vectorised engine of this package, PyDESeq2 (0.5.x) or R DESeq2 through rpy2.
     alpha : float, default 0.1
@@ -218,9 +219,6 @@ def deseq(adata, *, control: str = "control", design: str = "perturbation", back
     if shrink == "normal" and backend == "pydeseq2":
         fail("shrink", "None, 'ash' or 'apeglm' with backend='pydeseq2'", shrink)
     ds = as_dataset(adata, design=design, control=control)
-    if ds.covariates is not None and shrink == "normal" and backend == "native":
-        fail("shrink", "None or 'ash' with covariates in the design and backend='native' (backend='r' "
-             "runs R's lfcShrink with covariates)", shrink)
     if ds.covariates is not None and r_det_range:
         fail("r_det_range", "False with covariates in the design (the log determinant is always summed)",
              r_det_range)

@@ -31,6 +31,7 @@ samples, replacement in cells of 7 or more, ``p`` = number of model-matrix colum
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.special import gammaln, ndtr
 
 from ._dataset import DEDataset
@@ -137,16 +138,21 @@ class CovariateDesign:
         DD = (w @ P).reshape(g, q, q)
         return Wl, B, DD
 
-    def _schur(self, Wl, B, DD, sparse, lam):
+    def _schur(self, Wl, B, DD, sparse, lam, lam_dense=None):
         invA = np.where(sparse[None, :], 1.0 / (Wl + lam), 0.0)
         Bs = B * invA[:, :, None]
         M = DD - np.matmul(Bs.transpose(0, 2, 1), B)
-        if lam:
+        if lam_dense is not None:
+            M = M + np.diag(lam_dense)[None]
+        elif lam:
             M = M + lam * np.eye(DD.shape[1])[None]
         return invA, Bs, M
 
-    def solve(self, w, z, *, lam: float, D=None, sparse=None):
+    def solve(self, w, z, *, lam: float, D=None, sparse=None, lam_dense=None):
         """Weighted (ridge) least squares of ``z`` on the model matrix for every gene.
+
+        ``lam`` is the ridge of the level columns and ``lam_dense`` (default ``lam``) that
+        of the dense columns of ``D``.
 
         Returns
         -------
@@ -161,7 +167,7 @@ class CovariateDesign:
         wz = w * z
         S = np.add.reduceat(wz, self.starts, axis=1)
         t = wz @ D
-        invA, Bs, M = self._schur(Wl, B, DD, sparse, lam)
+        invA, Bs, M = self._schur(Wl, B, DD, sparse, lam, lam_dense)
         rhs = t - np.einsum("gl,glq->gq", S, Bs)
         c = np.einsum("gqr,gr->gq", _det_inv(M)[1], rhs)
         b = invA * (S - np.einsum("glq,gq->gl", B, c))
@@ -286,35 +292,27 @@ def irls_covariates(y, sf, alpha, des: CovariateDesign, *, minmu: float = 0.5, m
     return b, c, n_iter
 
 
-def optim_refit_covariates(y, sf, alpha, des: CovariateDesign, b, c, *, lam_log2: float = 1e-6,
-                           large: float = 30.0):
-    """Refit genes whose IRLS did not converge by bounded L-BFGS-B (``fitNbinomGLMsOptim``).
+def _optim(y, sf, alpha, X, lam, coef, start, *, large: float = 30.0):
+    """Bounded L-BFGS-B fit of the coefficients of model matrix ``X`` for every row of ``y``.
 
-    As :func:`simpert.de._native_glm.optim_refit`, with R's model matrix of the design.
-
-    Returns
-    -------
-    b, c : ndarray
-        Refitted coefficients (natural log).
-    converged : ndarray of bool
+    As :func:`simpert.de._native_glm.optim_refit` (R's ``fitNbinomGLMsOptim``): NB log
+    likelihood with unclipped means plus a ``N(0, 1 / lam)`` prior per coefficient, log2
+    scale; ``coef`` (IRLS result) and ``start`` (least-squares start) are natural-log
+    coefficients in the columns of ``X``.
     """
     from scipy.optimize import minimize
 
-    X = des.X
-    p = des.p
     n_par = X.shape[1]
     ln2 = np.log(2.0)
-    lam = np.full(n_par, lam_log2)
     log_prior_const = float(np.sum(-0.5 * np.log(2.0 * np.pi) + 0.5 * np.log(lam)))
-    b0, c0 = des.solve(np.ones_like(y), np.log(y / sf[None, :] + 0.1), lam=0.0)
-    b, c = b.copy(), c.copy()
+    out = np.empty_like(coef)
     conv = np.zeros(y.shape[0], dtype=bool)
     for i in range(y.shape[0]):
         yi, r = y[i], 1.0 / alpha[i]
         const = float(np.sum(gammaln(yi + r) - gammaln(r) - gammaln(yi + 1.0))) + log_prior_const
-        coef = np.r_[c[i], b[i, 1:]] * LOG2E
-        if not np.all(np.abs(coef) < large):
-            coef = np.r_[c0[i], b0[i, 1:]]  # natural-log start, as R
+        x0 = coef[i] * LOG2E
+        if not np.all(np.abs(x0) < large):
+            x0 = start[i].copy()  # natural-log start, as R
 
         def f(q, yi=yi, r=r, const=const):
             mu = sf * np.exp(ln2 * (X @ q))
@@ -332,11 +330,31 @@ def optim_refit_covariates(y, sf, alpha, des: CovariateDesign, b, c, *, lam_log2
                 gr[k] = (f(up) - f(dn)) / (up[k] - dn[k])
             return gr
 
-        res = minimize(f, coef, jac=grad, method="L-BFGS-B", bounds=[(-large, large)] * n_par,
+        res = minimize(f, x0, jac=grad, method="L-BFGS-B", bounds=[(-large, large)] * n_par,
                        options={"maxiter": 100, "ftol": 1e7 * np.finfo(float).eps, "gtol": 0.0})
-        q = res.x * ln2
-        c[i], b[i, 0], b[i, 1:] = q[: p + 1], 0.0, q[p + 1:]
+        out[i] = res.x * ln2
         conv[i] = bool(res.success)
+    return out, conv
+
+
+def optim_refit_covariates(y, sf, alpha, des: CovariateDesign, b, c, *, lam_log2: float = 1e-6,
+                           large: float = 30.0):
+    """Refit genes whose IRLS did not converge by bounded L-BFGS-B (``fitNbinomGLMsOptim``).
+
+    As :func:`simpert.de._native_glm.optim_refit`, with R's model matrix of the design.
+
+    Returns
+    -------
+    b, c : ndarray
+        Refitted coefficients (natural log).
+    converged : ndarray of bool
+    """
+    p = des.p
+    b0, c0 = des.solve(np.ones_like(y), np.log(y / sf[None, :] + 0.1), lam=0.0)
+    q, conv = _optim(y, sf, alpha, des.X, np.full(des.X.shape[1], lam_log2), np.column_stack([c, b[:, 1:]]),
+                     np.column_stack([c0, b0[:, 1:]]), large=large)
+    b, c = b.copy(), c.copy()
+    c[:], b[:, 0], b[:, 1:] = q[:, : p + 1], 0.0, q[:, p + 1:]
     return b, c, conv
 
 
@@ -347,6 +365,107 @@ def _glm(y, sf, alpha, des):
     if bad.size:  # R: fitNbinomGLMsOptim for every gene whose IRLS hit maxit
         b[bad], c[bad], conv[bad] = optim_refit_covariates(y[bad], sf, alpha[bad], des, b[bad], c[bad])
     return b, c, conv
+
+
+# ---------------------------------------------------------------------- normal-prior shrinkage
+def expanded_columns(ds: DEDataset):
+    """R's expanded model matrix without the perturbation block (``makeExpandedModelMatrix``).
+
+    Returns
+    -------
+    D : ndarray, shape (n_samples, q)
+        Intercept, an indicator for every level of each factor covariate, numeric covariates.
+    terms : list of (str, slice, slice, bool)
+        Per covariate term: its columns in ``D``, its columns in the standard coding (among
+        the covariate columns) and whether it is a factor.
+    """
+    cols, terms = [np.ones(ds.n_samples)], []
+    pos_e, pos_s = 1, 0
+    for term in ds.covariate_frame.columns:
+        v = ds.covariate_frame[term]
+        if isinstance(v.dtype, pd.CategoricalDtype):
+            k = len(v.cat.categories)
+            cols.extend((v.cat.codes.to_numpy() == j).astype(float) for j in range(k))
+            terms.append((term, slice(pos_e, pos_e + k), slice(pos_s, pos_s + k - 1), True))
+            pos_e, pos_s = pos_e + k, pos_s + k - 1
+        else:
+            cols.append(v.to_numpy(dtype=float))
+            terms.append((term, slice(pos_e, pos_e + 1), slice(pos_s, pos_s + 1), False))
+            pos_e, pos_s = pos_e + 1, pos_s + 1
+    return np.column_stack(cols), terms
+
+
+def shrink_normal_covariates(y, sf, alpha, des: CovariateDesign, De, lam_pert: float, lam_dense: np.ndarray,
+                             *, maxit: int = 100, tol: float = 1e-8, minmu: float = 0.5, large: float = 30.0):
+    """``lfcShrink(type = "normal")`` with covariates: the expanded model with a normal prior.
+
+    The expanded design (intercept, every level of every factor, numeric covariates) has a
+    ridge on every column (``1 / prior variance``, natural-log scale): ``lam_pert`` on each
+    perturbation level, ``lam_dense`` on the columns of ``De``. IRLS from R's start for a
+    rank-deficient design (intercept at the log mean of the normalised counts, the rest 0)
+    with R's stopping rule; the shrunken LFC is ``b_l - b_control`` and its SE the sandwich
+    ``H^-1 - H^-1 Lambda H^-1`` of that contrast.
+
+    Returns
+    -------
+    lfc, se : ndarray, shape (n_levels - 1, n_genes)
+        Log2 scale.
+    """
+    g = y.shape[0]
+    sparse = des.cellmeans
+    logsf = np.log(sf)
+    b = np.zeros((g, des.L))
+    c = np.zeros((g, De.shape[1]))
+    c[:, 0] = np.log((y / sf[None, :]).mean(axis=1))
+    r_all = 1.0 / alpha[:, None]
+    dev_const = (gammaln(y + r_all) - gammaln(y + 1.0)).sum(axis=1) - y.shape[1] * gammaln(r_all[:, 0])
+    dev_old = np.zeros(g)
+    active = np.arange(g)
+    n_iter = np.full(g, maxit)
+    for it in range(maxit):
+        if active.size == 0:
+            break
+        ya, aa = y[active], alpha[active]
+        mu = np.maximum(np.exp(des.eta(b[active], c[active], De) + logsf[None, :]), minmu)
+        w = mu / (1.0 + aa[:, None] * mu)
+        z = np.log(mu) - logsf[None, :] + (ya - mu) / mu
+        bn, cn = des.solve(w, z, lam=lam_pert, D=De, sparse=sparse, lam_dense=lam_dense)
+        b[active], c[active] = bn, cn
+        too_large = (np.abs(bn).max(axis=1) > large) | (np.abs(cn).max(axis=1) > large)
+        mu = np.maximum(np.exp(des.eta(bn, cn, De) + logsf[None, :]), minmu)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dev = _nb_dev(ya, mu, r_all[active], dev_const[active])
+            conv_test = np.abs(dev - dev_old[active]) / (np.abs(dev) + 0.1)
+        dev_old[active] = dev
+        failed = too_large | np.isnan(conv_test)
+        conv = ~failed & (it > 0) & (conv_test < tol)
+        n_iter[active[conv]] = it + 1
+        active = active[~(conv | failed)]
+    bad = np.flatnonzero(n_iter >= maxit)
+    if bad.size:  # R: fitNbinomGLMsOptim with the prior, for fits at the iteration cap
+        Xe = np.column_stack([De, (des.level[:, None] == np.arange(des.L)[None, :]).astype(float)])
+        ln2sq = np.log(2.0) ** 2
+        lam_log2 = np.r_[lam_dense * ln2sq, np.full(des.L, lam_pert * ln2sq)]
+        start = np.zeros((bad.size, Xe.shape[1]))
+        start[:, 0] = np.log((y[bad] / sf[None, :]).mean(axis=1))  # R's start, as in the IRLS
+        q, _ = _optim(y[bad], sf, alpha[bad], Xe, lam_log2, np.column_stack([c[bad], b[bad]]), start,
+                      large=large)
+        c[bad], b[bad] = q[:, : De.shape[1]], q[:, De.shape[1]:]
+    mc = np.maximum(np.exp(des.eta(b, c, De)) * sf[None, :], minmu)
+    w = mc / (1.0 + alpha[:, None] * mc)
+    Wl, B, DD = des._sums(w, De)
+    invA, Bs, M = des._schur(Wl, B, DD, sparse, lam_pert, lam_dense)
+    Minv = _det_inv(M)[1]
+    d = Bs[:, 1:, :] - Bs[:, :1, :]  # (g, L-1, q)
+    s = np.einsum("gqr,glr->glq", Minv, d)
+    a_l, a_0 = invA[:, 1:], invA[:, :1]
+    cv = a_l + a_0 + np.einsum("glq,glq->gl", d, s)
+    Q = np.matmul(Bs.transpose(0, 2, 1), Bs)
+    v2 = (np.einsum("glq,gqr,glr->gl", s, Q, s) + 2.0 * a_l * np.einsum("glq,glq->gl", Bs[:, 1:, :], s)
+          - 2.0 * a_0 * np.einsum("gq,glq->gl", Bs[:, 0, :], s) + a_l ** 2 + a_0 ** 2)
+    var = cv - lam_pert * v2 - np.einsum("glq,q,glq->gl", s, lam_dense, s)
+    lfc = (b[:, 1:] - b[:, :1]).T * LOG2E
+    return lfc, np.sqrt(np.maximum(var, 0.0)).T * LOG2E
 
 
 # ---------------------------------------------------------------------- pipeline
@@ -448,7 +567,8 @@ def _glm_cooks(Y, sf, alpha, des, cutoff, replaceable, cooks_samples, n_jobs):
 
 def fit_native_covariates(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True,
                           independent_filter: bool = True, n_jobs: int | None = 1,
-                          min_replicates_replace: int = 7, fit_type: str = "parametric"):
+                          min_replicates_replace: int = 7, fit_type: str = "parametric",
+                          shrink: str | None = None):
     """Run the native engine on a dataset with covariates.
 
     Parameters
@@ -468,12 +588,14 @@ def fit_native_covariates(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = Tr
         outlier counts replaced.
     fit_type : {"parametric", "local", "mean"}, default "parametric"
         Dispersion trend.
+    shrink : {None, "normal"}, default None
+        Also compute normal-prior shrunken LFCs (:func:`shrink_normal_covariates`).
 
     Returns
     -------
     NativeFit
     """
-    from ._native import NativeFit, _n_jobs
+    from ._native import NativeFit, _map, _n_jobs
 
     n_jobs = _n_jobs(n_jobs)
     des = CovariateDesign(ds.level_starts, ds.level_sizes, ds.covariates)
@@ -538,6 +660,7 @@ def fit_native_covariates(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = Tr
     level_zero = np.add.reduceat(Y[nz], starts, axis=1) == 0
     contrast_zero = np.zeros((P, G), dtype=bool)
     contrast_zero[:, nz] = (level_zero[:, 1:] & level_zero[:, :1]).T
+    lfc_mle = lfc.copy()
     lfc[contrast_zero] = 0.0
     stat[contrast_zero] = 0.0
     pvalue[contrast_zero] = 1.0
@@ -569,6 +692,10 @@ def fit_native_covariates(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = Tr
     conv_full[nz] = conv
     any_full = np.zeros(G, dtype=bool)
     any_full[nz] = any_out
+    shrunk = {}
+    if shrink == "normal":
+        shrunk = _shrink(ds, des, sf, dfinal, dfit, bm_nz, lfc_mle[:, nz], c, ~now_zero[nz], nz, G, P,
+                         contrast_zero, _map, n_jobs)
     return NativeFit(
         size_factors=sf, base_mean=base_mean, all_zero=all_zero, disp_gene=full(dg), disp_fit=full(dfit),
         disp_map=full(dmap), disp_final=full(dfinal), disp_outlier=full(dout.astype(float)) == 1.0,
@@ -576,8 +703,40 @@ def fit_native_covariates(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = Tr
         cooks_outlier=cooks_outlier, replaced=replaced, lfc=lfc, lfc_se=se, stat=stat, pvalue=pvalue,
         padj=padj, filter_threshold=np.asarray(thresholds, dtype=float), converged=conv_full,
         contrast_zero=contrast_zero, any_cooks_outlier=any_full,
-        extra={"covariate_coef": _full_rows(c, nz, G) * LOG2E, "n_cells": des.n_cells},
+        extra={"covariate_coef": _full_rows(c, nz, G) * LOG2E, "n_cells": des.n_cells}, **shrunk,
     )
+
+
+def _shrink(ds, des, sf, dfinal, dfit, bm_nz, lfc_mle_nz, c, keep, nz, G, P, contrast_zero, _map, n_jobs):
+    """Prior variances as ``estimateBetaPriorVar`` / ``averagePriorsOverLevels``, then the refit."""
+    from ._native_shrink import beta_prior_var, weighted_upper_quantile_var
+
+    ln2sq = np.log(2.0) ** 2
+    bp = beta_prior_var(lfc_mle_nz[:, keep], bm_nz[keep], dfit[keep])
+    De, terms = expanded_columns(ds)
+    lam_dense = np.empty(De.shape[1])
+    lam_dense[0] = 1.0 / (1e6 * ln2sq)
+    cov_log2 = c[keep, 1:] * LOG2E
+    w = 1.0 / (1.0 / bm_nz[keep] + dfit[keep])
+    priors = {}
+    for term, cols_e, cols_s, is_factor in terms:
+        X = cov_log2[:, cols_s].T
+        v = beta_prior_var(X, bm_nz[keep], dfit[keep]) if is_factor else float(weighted_upper_quantile_var(X, w)[0])
+        lam_dense[cols_e] = 1.0 / (v * ln2sq)
+        priors[term] = v
+    Yorig = np.ascontiguousarray(ds.counts.T)[nz]
+
+    def work(bl):
+        lf, se = shrink_normal_covariates(Yorig[bl], sf, dfinal[bl], des, De, 1.0 / (bp * ln2sq), lam_dense)
+        return lf.T, se.T
+
+    ls, ss = _map(work, nz.size, Yorig.shape[1], n_jobs)
+    lfc_s = np.full((P, G), np.nan)
+    se_s = np.full((P, G), np.nan)
+    lfc_s[:, nz] = ls.T
+    se_s[:, nz] = ss.T
+    lfc_s[contrast_zero] = 0.0
+    return {"lfc_shrunk": lfc_s, "lfc_se_shrunk": se_s, "beta_prior_var": bp}
 
 
 def _full_rows(v, nz, G):
