@@ -5,7 +5,8 @@ The site is built (``make docs``, or the folder named by ``SIMPERT_DOCS_HTML``),
 - every internal link of every page resolves (the file exists, and so does the anchor), and
   every image a page references exists and is a readable image;
 - headless Chromium (Debian's ``chromium``, driven over the DevTools protocol on a pipe)
-  opens the index, the gallery, the verdicts and every metric page, takes a screenshot of
+  opens the index, the gallery, the verdicts, the vignettes, the API and R indexes and every
+  metric page, takes a screenshot of
   each (``docs/_build/screenshots/``), and checks in the rendered page that every image has
   loaded and every link the browser sees points to an existing page and anchor.
 
@@ -295,7 +296,8 @@ PAGE_STATE = """
 def _visit_pages(site: Path) -> list[Path]:
     metric = sorted((site / "metric").glob("*.html"))
     first = [site / "index.html", site / "which_metric.html", site / "gallery" / "index.html",
-             site / "metric" / "index.html"]
+             site / "api" / "index.html", site / "r" / "index.html", site / "r" / "simulate_screen.html",
+             *sorted((site / "vignettes").glob("*.html")), site / "metric" / "index.html"]
     return first + [p for p in metric if p not in first]
 
 
