@@ -26,6 +26,9 @@ cells -- distinct model-matrix rows -- than coefficients; otherwise the least-sq
 the normalised counts is used), the Cook's distances use R's cells (samples with equal
 model-matrix rows): robust dispersion from cells of 3 or more samples, maximum over those
 samples, replacement in cells of 7 or more, ``p`` = number of model-matrix columns.
+Normal-prior shrinkage follows ``lfcShrink(type = "normal")``: prior variances per term from
+the MLE coefficients (``estimateBetaPriorVar``, averaged over a factor's levels and their
+contrasts), then the expanded model (every level of every factor) refitted with those ridges.
 """
 
 from __future__ import annotations
