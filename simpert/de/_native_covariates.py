@@ -605,7 +605,7 @@ def fit_native_covariates(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = Tr
     Y = np.ascontiguousarray(ds.counts.T)
     G, m = Y.shape
     starts = ds.level_starts
-    L, P = des.L, des.L - 1
+    P = des.L - 1
     max_disp = float(max(10, m))
     sf = median_of_ratios(Y)
     base_mean, base_var = base_mean_var(Y, sf)
