@@ -387,3 +387,16 @@ def test_cli_evaluate_bad_input(screens, tmp_path, extra, text):
     assert res.exit_code == 2, res.output
     assert text in res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_vcc2026_on_a_tiny_panel_gives_values_without_a_scale(screens):
+    """Two perturbations: the anchors coincide or are refused; values stay, scores are NaN."""
+    real, dup = screens
+    r, p = _plain(real, dtype=np.int64), _plain(dup, dtype=np.int64)
+    keep = sorted(set(r.obs["gene_target"]) - {"non-targeting"})[:2] + ["non-targeting"]
+    r = r[r.obs["gene_target"].isin(keep)].copy()
+    p = p[p.obs["gene_target"].isin(keep)].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = evaluate(p, r, control="non-targeting", perturbation_key="gene_target", profile="vcc2026", n_boot=20)
+    assert np.isfinite(res.aggregate["value"]).any()

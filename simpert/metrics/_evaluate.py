@@ -746,7 +746,8 @@ def _evaluate_vcc2026(pred, real, *, control, key, target_key, layer, options, n
         u = float(res.aggregate[m])
         b = float(anc.loc[m, "baseline"]) if anc is not None else np.nan
         r = float(anc.loc[m, "replicate"]) if anc is not None else np.nan
-        s = _score_one(m, u, b, r) if anc is not None else np.nan
+        scorable = anc is not None and np.isfinite(b) and np.isfinite(r) and r != b
+        s = _score_one(m, u, b, r) if scorable else np.nan
         lo = hi = s_lo = s_hi = np.nan
         boots = None
         if idx is not None:
@@ -760,7 +761,7 @@ def _evaluate_vcc2026(pred, real, *, control, key, target_key, layer, options, n
                 _, _, boots = _ci(pp[m].to_numpy(dtype=float), idx, ci)
             a = (1 - ci) / 2
             lo, hi = float(np.nanquantile(boots, a)), float(np.nanquantile(boots, 1 - a))
-            if anc is not None:
+            if scorable:
                 sb = np.array([_score_one(m, x, b, r) for x in boots])
                 s_lo, s_hi = float(np.nanquantile(sb, a)), float(np.nanquantile(sb, 1 - a))
         rows.append(dict(metric=m, value=u, ci_low=lo, ci_high=hi, n=int(np.isfinite(pp[m]).sum()) if m in pp else
