@@ -100,7 +100,7 @@ browser-deps:
 dist: $(STAMP) r-deps
 	rm -rf dist && mkdir -p dist
 	$(PY) -m build --outdir dist .
-	cd dist && R CMD build --no-build-vignettes ../r >/dev/null
+	cd dist && R CMD build ../r >/dev/null
 	@ls -l dist
 
 golden: $(STAMP) r-deps
