@@ -52,8 +52,28 @@ numpydoc_xref_param_type = False
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 6
 nb_custom_formats = {".py": ["jupytext.reads", {"fmt": "py:percent"}]}
+# executed outputs are cached per state of the package's sources: a change to simpert
+# re-executes every vignette, an unchanged tree reuses the outputs
+def _sources_key() -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted((ROOT / "simpert").rglob("*.py")) + sorted((ROOT / "simulations").glob("*.toml")):
+        h.update(p.relative_to(ROOT).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+_JCACHE = ROOT / "docs" / "_build" / "jupyter_cache"
+_KEY = _sources_key()
+if _JCACHE.is_dir():
+    import shutil
+
+    for _old in _JCACHE.iterdir():
+        if _old.name != _KEY:
+            shutil.rmtree(_old, ignore_errors=True)
 nb_execution_mode = "cache"
-nb_execution_cache_path = str(ROOT / "docs" / "_build" / "jupyter_cache")
+nb_execution_cache_path = str(_JCACHE / _KEY)
 nb_execution_timeout = 900
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
