@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import simpert as sp
 
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
 finite = dict(allow_nan=False, allow_infinity=False)
 
 
@@ -124,3 +125,13 @@ def test_var_network_output_is_finite_or_refused(genes, p, radius, steps, clamp,
 def test_refusal_names_the_parameters(seed):
     with pytest.raises(ValueError, match="'library_loc'"):
         sp.sim.screen(n_genes=10, n_perturbations=1, library_loc=20.0, mean_scale=1e9, rng=seed)
+
+
+def test_rates_found_by_the_property_tests_are_refused_by_name():
+    """Cases the property tests found: a tiny cell-count dispersion, huge noise-only rates."""
+    a = sp.sim.screen(n_genes=5, n_perturbations=1, cells_per_perturbation=1.0,
+                      cell_count_dispersion=2.2e-309, rng=0)
+    assert a.n_obs > 0
+    with pytest.raises(ValueError, match="'mean'"):
+        sp.sim.noise_only(noise="nb", mean=1e12, effect_sd=10.0, dispersion=10.0, n=30, n_train=10, n_genes=30,
+                          rng=0)

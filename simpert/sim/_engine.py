@@ -336,6 +336,12 @@ def draw_rows(model: CountModel, design: Design, noise: dict, roots: list, rows:
         t = -1 if grp == 0 else int(model.target_index[grp - 1])
         if t >= 0:
             lam[t] *= noise["factor"][c]
+        if not lam.max(initial=0.0) < MAX_MEAN:
+            raise ValueError(
+                "parameters 'library_loc', 'mean_scale' / 'gene_means' and 'dispersion_a0' / "
+                "'dispersion_a1' must keep every gamma-Poisson rate below 2^53 (a large dispersion "
+                f"makes rare huge rates); got a rate of {float(lam.max()):.3g}"
+            )
         out[i] = gen.poisson(lam)
     return out
 

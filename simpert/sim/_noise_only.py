@@ -90,6 +90,11 @@ def noise_only(
             lam = g.standard_gamma(1.0 / p.dispersion, size=(n_rows, G)) * (p.dispersion * mu)
         else:
             lam = mu
+        if not np.all(lam < 2.0 ** 53):
+            raise ValueError(
+                "parameters 'mean', 'effect_sd' and 'dispersion' must keep every gamma-Poisson rate "
+                f"below 2^53; got rates up to {float(np.max(lam)):.3g}"
+            )
         X = g.poisson(lam).astype(np.int64)
     genes = gene_names(G).astype(str)
     obs = pd.DataFrame(

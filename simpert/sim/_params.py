@@ -141,8 +141,8 @@ class ScreenParams(_ParamsMixin):
     cells_per_perturbation : float, default 100
         Mean number of cells per perturbation.
     cell_count_dispersion : float, default 0.1
-        Negative binomial dispersion of the number of cells per perturbation (0: every
-        perturbation gets ``round(cells_per_perturbation)`` cells).
+        Negative binomial dispersion of the number of cells per perturbation (0, or below
+        1e-10: every perturbation gets ``round(cells_per_perturbation)`` cells).
     min_cells : int, default 3
         Lower bound on the cells per perturbation.
     n_replicates : int, default 1

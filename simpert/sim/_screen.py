@@ -81,6 +81,8 @@ def _draw_truth(p: ScreenParams, streams: dict) -> dict:
     # cells per perturbation (NB as Poisson(Gamma)); drawn even when equal
     g = np.random.default_rng(streams["cell_counts"])
     phi = p.cell_count_dispersion
+    if phi < 1e-10:  # numerically no dispersion (1 / phi would overflow): equal counts
+        phi = 0.0
     gam = g.standard_gamma(1.0 / phi if phi > 0 else 1.0, P)
     lam = p.cells_per_perturbation * (gam * phi if phi > 0 else np.ones(P))
     pois = g.poisson(lam)
