@@ -48,15 +48,18 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = {
     "de": ["tests/test_de_parity.py", "tests/test_de_native.py", "tests/test_de_native_edges.py",
            "tests/test_de_badinput.py", "tests/test_de_ash.py", "tests/test_de_impact.py",
-           "tests/test_de_wilcoxon.py"],
+           "tests/test_de_wilcoxon.py", "tests/test_de_covariates.py", "tests/test_faults.py"],
     "metrics": ["tests/test_metrics_definitions.py", "tests/test_metrics_celleval.py",
                 "tests/test_metrics_fast_paths.py", "tests/test_metrics_properties.py",
-                "tests/test_metrics_bad_input.py", "tests/test_metrics_vcc2026.py", "tests/test_pins.py"],
+                "tests/test_metrics_bad_input.py", "tests/test_metrics_vcc2026.py", "tests/test_metrics_sources.py",
+                "tests/test_metrics_input_types.py", "tests/test_evaluate.py", "tests/test_pins.py",
+                "tests/test_faults.py"],
     "sim": ["tests/test_sim_screen.py", "tests/test_sim_validation.py", "tests/test_sim_network.py",
             "tests/test_sim_noise_only.py", "tests/test_sim_estimate.py", "tests/test_sim_properties.py",
-            "tests/test_pins.py"],
+            "tests/test_pins.py", "tests/test_faults.py"],
     "calibrate": ["tests/test_calibrate_stats.py", "tests/test_calibrate_run.py",
-                  "tests/test_calibrate_scenarios.py", "tests/test_pins.py"],
+                  "tests/test_calibrate_scenarios.py", "tests/test_calibrate_panel.py", "tests/test_power.py",
+                  "tests/test_pins.py", "tests/test_faults.py"],
 }
 
 _CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
@@ -165,6 +168,7 @@ def _apply(copy_root: Path, m: Mutant) -> str:
 def _run_tests(copy_root: Path, tests: list[str], timeout: float) -> tuple[str, float]:
     env = dict(os.environ, PYTHONPATH=str(copy_root), PYTHONDONTWRITEBYTECODE="1")
     env.pop("SIMPERT_REQUIRE_R", None)
+    tests = [*tests, "-m", "not slow"]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
