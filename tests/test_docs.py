@@ -317,6 +317,10 @@ def test_pages_render_in_chromium(site):
             rel = page.relative_to(site)
             if not state["h1"].strip() or state["text"] < 200:
                 bad.append(f"{rel}: the page renders empty (h1 {state['h1']!r}, {state['text']} characters)")
+            source = ROOT / "vignettes" / (page.stem + ".py")
+            if rel.parts[0] == "vignettes" and source.is_file() and "plt." in source.read_text():
+                if not state["images"]:
+                    bad.append(f"{rel}: the vignette draws figures but the page shows none")
             for img in state["images"]:
                 n_img += 1
                 if not img["ok"]:

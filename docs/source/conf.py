@@ -14,7 +14,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("MPLBACKEND", "Agg")
+# the vignettes' kernels inherit this environment: their figures must be displayed inline
+# (make exports MPLBACKEND=Agg, which would draw them nowhere)
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 
 import simpert  # noqa: E402
 
@@ -58,7 +60,8 @@ def _sources_key() -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for p in sorted((ROOT / "simpert").rglob("*.py")) + sorted((ROOT / "simulations").glob("*.toml")):
+    for p in sorted((ROOT / "simpert").rglob("*.py")) + sorted((ROOT / "simulations").glob("*.toml")) + [
+            Path(__file__).resolve()]:
         h.update(p.relative_to(ROOT).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
