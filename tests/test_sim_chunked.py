@@ -96,3 +96,16 @@ def test_out_refuses_user_directories_and_bad_paths(tmp_path):
         sp.sim.screen(out=tmp_path / "s.zarr", output="pseudobulk", **KW)
     with pytest.raises(ValueError, match="'chunk_cells'"):
         sp.sim.screen(out=tmp_path / "s.zarr", chunk_cells=0, **KW)
+
+
+def test_large_screens_store_int64_row_pointers(tmp_path, monkeypatch, in_memory, clients):
+    """Past 2^31 - 1 non-zeros int32 row pointers would wrap: large screens store int64."""
+    import zarr
+
+    from simpert.sim import _chunked
+
+    monkeypatch.setattr(_chunked, "INDEX_LIMIT", 1000)
+    path = sp.sim.screen(out=tmp_path / "s.zarr", chunk_cells=100, client=clients[1], **KW)
+    g = zarr.open_group(path, mode="r")
+    assert g["X"]["indptr"].dtype == np.int64 and g["X"]["indices"].dtype == np.int64
+    assert (ad.read_zarr(path).X != in_memory.X).nnz == 0

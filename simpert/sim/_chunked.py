@@ -27,7 +27,10 @@ from .._validation import Integer, check, fail
 from ._engine import (CountModel, Design, _check_means, _count_roots, cell_noise, csr_rows, draw_rows,
                       max_expected_mean)
 
-__all__ = ["write_zarr", "pseudobulk_zarr", "profiles_zarr"]
+__all__ = ["write_zarr", "pseudobulk_zarr", "profiles_zarr", "INDEX_LIMIT"]
+
+#: Screens with at least this many cells x genes store int64 row pointers and column indices.
+INDEX_LIMIT = np.iinfo(np.int32).max
 
 
 def _draw_chunk(model, design, noise, roots, start, stop):
@@ -103,6 +106,8 @@ def write_zarr(model: CountModel, design: Design, noise_ss, obs_fn, var: pd.Data
         # one integer width for the whole store, chosen from the largest expected count
         wide = max_expected_mean(model) * 64 > np.iinfo(np.int32).max
         dtype = np.int64 if wide else np.int32
+        # int32 row pointers overflow past 2^31 - 1 non-zeros: use int64 when the screen could
+        wide_index = n * G >= INDEX_LIMIT
         first = True
         with dask_client(client, n_workers) as cl:
             shared = cl.scatter([model, design, noise, roots], broadcast=True)
@@ -115,6 +120,9 @@ def write_zarr(model: CountModel, design: Design, noise_ss, obs_fn, var: pd.Data
                              f"a count of {int(chunk.data.max())} (lower the means)")
                     chunk = chunk.astype(dtype)
                 if first:
+                    if wide_index:  # the store's indptr must hold the whole screen's non-zeros
+                        chunk.indices = chunk.indices.astype(np.int64)  # set directly: the
+                        chunk.indptr = chunk.indptr.astype(np.int64)  # constructor would narrow
                     write_elem(group, "X", chunk)
                     first = False
                 else:
