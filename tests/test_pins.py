@@ -14,6 +14,7 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.stats as st
 
@@ -169,3 +170,54 @@ def test_library_sd_is_corrected_for_count_noise_on_a_shallow_screen():
     fit = sp.sim.fit_screen(a)
     assert fit.library_log_sd_total > 0.25
     assert abs(fit.library_sd / 0.2 - 1) < 0.08, fit.library_sd
+
+
+def test_verdict_rules_are_pinned():
+    from simpert.calibrate import VERDICT_RULES
+
+    assert VERDICT_RULES == (
+        ("tau", "ladder tau", "signal", 0.8, ">="),
+        ("auroc", "AUROC", "signal", 0.8, ">="),
+        ("drf_mean", "DRF vs mean", "signal", 0.2, ">"),
+        ("null_level", "noise-only null level", "noise_only", 0.5, "<"),
+    )
+
+
+def test_why_a_statistic_is_undefined_is_reported():
+    def no_best(inp):
+        return -((inp.pred - inp.real) ** 2).mean(axis=1)
+
+    res = sp.calibrate.calibrate([no_best, "mse"], ["noise_only", "sparse_weak"], n_replicates=1, rng=0,
+                                 executor="serial")
+    summary = res.summary()
+    why = summary.why("no_best", "drf_mean")
+    assert why is not None and "best" in why and "noise_only" in why and "sparse_weak" in why
+    assert "best" in summary.why("no_best", "drf_mean", scenario="noise_only")
+    assert summary.why("mse", "drf_mean") is None  # defined: no reason
+
+
+def test_var_network_scenario_perturbs_the_genes_of_largest_out_degree():
+    from simpert.calibrate._pipeline import default_simulate
+
+    sc = sp.calibrate.load_scenario("var_network")
+    adata = default_simulate(sc, rng=np.random.SeedSequence(3))
+    W = np.asarray(adata.uns["simpert"]["truth"]["network"])
+    genes = list(adata.var_names)
+    out_degree = (W != 0).sum(axis=1)
+    perturbed = set(map(str, adata.uns["simpert"]["truth"]["targets"]))
+    k = len(perturbed)
+    assert 0 < k < len(genes)
+    # no gene left out has a larger out-degree than a perturbed one
+    assert min(out_degree[genes.index(g)] for g in perturbed) >= max(
+        out_degree[i] for i, g in enumerate(genes) if g not in perturbed)
+
+
+def test_power_table_between_screen_sd_uses_ddof_one():
+    d = pd.DataFrame({"cells_per_perturbation": 10.0, "pair": "a - b", "metric": "m",
+                      "pilot": np.repeat([0, 1, 2], 5), "perturbation": np.tile(list("abcde"), 3),
+                      "d": np.r_[np.arange(5.0), np.arange(5.0) + 1, np.arange(5.0) + 3]})
+    t = sp.calibrate.sample_sizes(d, n_resamples=200)
+    means = [2.0, 3.0, 5.0]
+    assert t["delta_sd_between"].iloc[0] == pytest.approx(np.std(means, ddof=1))
+    assert t["delta"].iloc[0] == pytest.approx(np.mean(means))
+    assert t["sigma"].iloc[0] == pytest.approx(np.std(np.arange(5.0), ddof=1))
