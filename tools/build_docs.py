@@ -353,14 +353,43 @@ def parse_record(path: Path) -> dict:
                 if len(cells) >= 2:
                     for n in _row_names(cells[0]):
                         rows.setdefault(n, (cells[0], cells[1]))
-        paras = [p for p in re.split(r"\n\s*\n", body.strip())]
-        options = [p for p in paras if p.startswith("Options")]
-        parity_idx = [i for i, p in enumerate(paras) if p.startswith("Parity")]
-        parity = paras[parity_idx[0]:] if parity_idx else []
-        parity = [p for p in parity if not p.startswith("|")]
+        paras = [p for p in re.split(r"\n\s*\n", body.strip()) if not p.startswith("|")]
+        options = []
+        for para in paras:
+            m_opt = re.search(r"(Options|Source defaults)", para)
+            if m_opt:
+                part = para[m_opt.start():]
+                part = part.split(" Parity:", 1)[0].split("\nParity:", 1)[0]
+                options.append(part.strip())
+        parity = []
+        for i, para in enumerate(paras):
+            pos = para.find("Parity")
+            if pos >= 0:
+                parity = [para[pos:]] + paras[i + 1:]
+                break
         sources[src] = {"heading": head.strip(), "rows": rows, "options": options, "parity": parity,
-                        "anchor": _anchor(head.strip())}
+                        "anchor": _anchor(head.strip()), "body": body}
+    # the 2026 challenge suite (source cell-eval2) is recorded in its own section above
+    suite = text.split("## Conformance record", 1)[0]
+    if "cell-eval2" in sources and "## The 2026 challenge suite" in suite:
+        suite = suite.split("## The 2026 challenge suite", 1)[1]
+        subs = {h.partition("\n")[0].strip(): h.partition("\n")[2] for h in re.split(r"^### ", suite, flags=re.M)[1:]}
+        cs = sources["cell-eval2"]
+        cs["body"] = cs["body"] + "\n\n" + subs.get("Definitions", "")
+        for head, sub in subs.items():
+            if head.startswith("Measured parity"):
+                cs["parity"] = [f"{head}:"] + [p for p in re.split(r"\n\s*\n", sub.strip()) if not p.startswith("|")]
+                cs["parity_anchor"] = _anchor(head)
+        cs["options"] = [p for p in re.split(r"\n\s*\n", suite.split("### Definitions", 1)[0].strip())
+                         if p.startswith(("Source", "Both sides"))]
     return {"sources": sources, "versions": versions}
+
+
+def _definition_text(sec: dict, name: str) -> str | None:
+    """A paragraph or bullet of the section that starts with the metric's name."""
+    m = re.search(r"(?:^|\n)(?:- )?`" + re.escape(name) + r"`(?:, `[^`]+`)*: (.+?)(?=\n- `|\n\s*\n|\Z)",
+                  sec.get("body", ""), flags=re.S)
+    return " ".join(m.group(1).split()) if m else None
 
 
 def _anchor(heading: str) -> str:
@@ -426,6 +455,8 @@ def write_metrics(src: Path, cal, card_cache: Path | None = None) -> dict:
         if sec and name in sec["rows"]:
             names_cell, definition = sec["rows"][name]
             lines += [f"{definition}", "", f"(Row {names_cell} of the conformance record.)", ""]
+        elif sec and _definition_text(sec, name):
+            lines += [_definition_text(sec, name), ""]
         else:
             lines += [_md_escape(str(row["description"])) + " (see the conformance record's section on "
                       f"its source).", ""]
