@@ -411,7 +411,10 @@ def _source_key(source: str, record: dict) -> str | None:
 def _version_row(source_key: str, record: dict):
     head = record["sources"][source_key]["heading"]
     for name, v in record["versions"].items():
-        if name.lower() == source_key.lower() or name.lower() in head.lower():
+        if name.lower() == source_key.lower():
+            return name, v
+    for name, v in record["versions"].items():
+        if name.lower() in head.lower():
             return name, v
     return None
 
@@ -477,11 +480,13 @@ def write_metrics(src: Path, cal, card_cache: Path | None = None) -> dict:
             lines.append(f"| {field} | `{val}` |")
         lines.append("")
         if sec and sec["options"]:
-            lines += sec["options"] + [""]
+            for para in sec["options"]:
+                lines += [para, ""]
         lines += ["## Measured parity", ""]
         if sec and sec["parity"]:
             hits = [p for p in sec["parity"] if _mentions(p, name)]
-            lines += (hits or sec["parity"]) + [""]
+            for para in hits or sec["parity"]:
+                lines += [para, ""]
             if hits and len(hits) < len(sec["parity"]):
                 lines += [f"The paragraphs above mention `{name}`; the whole record of its source is in "
                           f"[the conformance record](../conformance.md#{sec['anchor']}).", ""]
