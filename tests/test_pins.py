@@ -194,6 +194,7 @@ def test_why_a_statistic_is_undefined_is_reported():
     assert why is not None and "best" in why and "noise_only" in why and "sparse_weak" in why
     assert "best" in summary.why("no_best", "drf_mean", scenario="noise_only")
     assert summary.why("mse", "drf_mean") is None  # defined: no reason
+    assert summary.why("no_best", "tau") is None  # the ladder's tau needs no best value
 
 
 def test_var_network_scenario_perturbs_the_genes_of_largest_out_degree():
