@@ -24,7 +24,7 @@ from ._dataset import DEDataset
 from ._native_cooks import (cooks_cutoff, cooks_distance, max_cooks, replacement_counts,
                             robust_disp)
 from ._native_dispersion import genewise_dispersion, map_dispersion, rough_moments_init
-from ._native_filtering import bh, independent_filtering
+from ._native_filtering import adjust_pvalues
 from ._native_glm import LOG2E, contrast_se, fit_quantities, irls_one_factor, optim_refit
 from ._native_shrink import beta_prior_var, shrink_normal
 from ._native_sizefactors import base_mean_var, median_of_ratios
@@ -280,17 +280,8 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
             out_nz &= ~(n_greater >= 3)
         cooks_outlier[nz] = out_nz
         pvalue[:, cooks_outlier] = np.nan
-    if now_zero.any():
-        lfc[:, now_zero] = 0.0
-        se[:, now_zero] = 0.0
-        stat[:, now_zero] = 0.0
-        pvalue[:, now_zero] = 1.0
-        base_mean[now_zero] = 0.0
-
-    if independent_filter:
-        padj, thresholds = independent_filtering(pvalue, base_mean, alpha=alpha)
-    else:
-        padj, thresholds = bh(pvalue), np.zeros(P)
+    padj, thresholds = adjust_pvalues(lfc, se, stat, pvalue, base_mean, now_zero,
+                                      independent_filter=independent_filter, alpha=alpha)
 
     def full(v):
         out = np.full(G, np.nan)

@@ -40,7 +40,7 @@ from scipy.special import gammaln, ndtr
 from ._dataset import DEDataset
 from ._native_cooks import cooks_cutoff, replacement_counts, robust_disp
 from ._native_dispersion import MIN_DISP, genewise_dispersion, map_dispersion
-from ._native_filtering import bh, independent_filtering
+from ._native_filtering import adjust_pvalues
 from ._native_glm import LOG2E
 from ._native_nbloglik import count_table
 from ._native_sizefactors import base_mean_var, median_of_ratios
@@ -674,17 +674,8 @@ def fit_native_covariates(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = Tr
     if cooks:  # R's two-level exception needs a one-variable design; it does not apply here
         cooks_outlier[nz] = np.where(np.isfinite(mc), mc > cutoff, False)
         pvalue[:, cooks_outlier] = np.nan
-    if now_zero.any():
-        lfc[:, now_zero] = 0.0
-        se[:, now_zero] = 0.0
-        stat[:, now_zero] = 0.0
-        pvalue[:, now_zero] = 1.0
-        base_mean[now_zero] = 0.0
-
-    if independent_filter:
-        padj, thresholds = independent_filtering(pvalue, base_mean, alpha=alpha)
-    else:
-        padj, thresholds = bh(pvalue), np.zeros(P)
+    padj, thresholds = adjust_pvalues(lfc, se, stat, pvalue, base_mean, now_zero,
+                                      independent_filter=independent_filter, alpha=alpha)
 
     def full(v):
         out = np.full(G, np.nan)

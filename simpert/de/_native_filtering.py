@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bh", "independent_filtering", "lowess_rows"]
+__all__ = ["bh", "independent_filtering", "lowess_rows", "adjust_pvalues"]
 
 
 def bh(p: np.ndarray) -> np.ndarray:
@@ -222,3 +222,27 @@ def independent_filtering(pvalues: np.ndarray, filter_stat: np.ndarray, *, alpha
     j = _choose_all(num_rej, theta)
     masked = np.where(level[None, :] > j[:, None], pvalues, np.nan)
     return bh(masked), cutoffs[j]
+
+
+def adjust_pvalues(lfc, se, stat, pvalue, base_mean, now_zero, *, independent_filter: bool, alpha: float):
+    """Zero the genes whose counts are all 0 after replacement, then adjust p-values.
+
+    ``lfc``, ``se``, ``stat``, ``pvalue`` (perturbations x genes) and ``base_mean`` (genes) are
+    changed in place for ``now_zero`` genes (log2FC, SE and stat 0, p 1, base mean 0); the
+    adjusted p-values come from R's independent filtering or plain BH within each contrast.
+
+    Returns
+    -------
+    padj : ndarray (P, G)
+    thresholds : ndarray (P,)
+        Independent-filtering thresholds of base mean (0 without filtering).
+    """
+    if now_zero.any():
+        lfc[:, now_zero] = 0.0
+        se[:, now_zero] = 0.0
+        stat[:, now_zero] = 0.0
+        pvalue[:, now_zero] = 1.0
+        base_mean[now_zero] = 0.0
+    if independent_filter:
+        return independent_filtering(pvalue, base_mean, alpha=alpha)
+    return bh(pvalue), np.zeros(pvalue.shape[0])
