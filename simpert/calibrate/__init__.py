@@ -7,7 +7,7 @@ metric separates good predictions from bad ones (:class:`CalibrationSummary`).
 """
 
 from ._executors import EXECUTORS, run_tasks
-from ._pipeline import Pipeline
+from ._pipeline import Pipeline, planted_controls
 from ._power import PowerResult, pilot_differences, power, power_check, sample_sizes, t_test_power
 from ._results import VERDICT_RULES, CalibrationResult, CalibrationSummary, MetricInfo
 from ._rmetric import RFunction, r_metric
@@ -35,6 +35,7 @@ __all__ = [
     "list_scenarios",
     "scenario_dirs",
     "Pipeline",
+    "planted_controls",
     "run_tasks",
     "EXECUTORS",
     "STANDARD_PREDICTORS",

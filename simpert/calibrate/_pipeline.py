@@ -16,7 +16,11 @@ import numpy as np
 
 from .._validation import fail
 
-__all__ = ["Pipeline", "default_simulate", "default_lookup"]
+__all__ = ["Pipeline", "default_simulate", "default_lookup", "planted_controls", "STAND_IN_SEED"]
+
+#: Seed of the simulator's control cells that stand in for real ones in a planted scenario
+#: without a ``controls`` file (the same cells for every replicate and every run).
+STAND_IN_SEED = 20251203
 
 
 def default_simulate(scenario, *, rng):
@@ -25,8 +29,10 @@ def default_simulate(scenario, *, rng):
     Parameters
     ----------
     scenario : Scenario
-        ``kind`` picks ``screen`` (with ``ScreenParams``), ``noise_only`` or
-        ``var_network``; ``params`` are their keyword arguments (or a parameter object).
+        ``kind`` picks ``screen`` (with ``ScreenParams``), ``noise_only``,
+        ``var_network`` or ``planted`` (:func:`simpert.sim.plant` with ``duplicate=True``
+        on the cells of :func:`planted_controls`); ``params`` are their keyword arguments
+        (or a parameter object).
     rng : SeedSequence
         Seed of this draw.
 
@@ -37,6 +43,8 @@ def default_simulate(scenario, *, rng):
     from simpert import sim
 
     params = scenario.params
+    if scenario.kind == "planted":
+        return _simulate_planted(sim, scenario, rng)
     if scenario.kind == "screen":
         if isinstance(params, Mapping):
             params = sim.ScreenParams(**params)
@@ -49,6 +57,73 @@ def default_simulate(scenario, *, rng):
 
 
 _NETWORK_MODELS = ("erdos_renyi", "scale_free")
+_PLANT_KEYS = ("controls", "layer", "stand_in", "stand_in_seed")
+_CONTROL_CACHE: dict = {}
+
+
+def planted_controls(scenario):
+    """The control cells a ``kind = "planted"`` scenario plants its effects into.
+
+    ``params["controls"]`` names them: an AnnData, a path to an ``.h5ad`` file (relative
+    paths are read from the scenario file's folder), or ``"simulated"`` (the default): the
+    control cells of ``simpert.sim.screen(n_perturbations=0, **params["stand_in"],
+    rng=params.get("stand_in_seed", STAND_IN_SEED))``, which stand in for real cells so that
+    a planted scenario runs without data. Files and stand-in cells are read or drawn once
+    per process.
+
+    Parameters
+    ----------
+    scenario : Scenario or mapping
+        A planted scenario, or its ``params`` table.
+
+    Returns
+    -------
+    AnnData
+        The control cells (counts as given; ``params["layer"]`` says where).
+    """
+    import anndata as ad
+    from pathlib import Path
+
+    from simpert import sim
+
+    source = getattr(scenario, "source", None)
+    params = scenario.params if hasattr(scenario, "params") else scenario
+    if not isinstance(params, Mapping):
+        fail("params", "a table of plant options for kind 'planted'", params, exc=TypeError)
+    controls = params.get("controls", "simulated")
+    if isinstance(controls, ad.AnnData):
+        return controls
+    if controls == "simulated":
+        stand_in = dict(params.get("stand_in", {}) or {})
+        seed = int(params.get("stand_in_seed", STAND_IN_SEED))
+        stand_in.setdefault("n_control_cells", 2000)
+        stand_in["n_perturbations"] = 0
+        key = ("simulated", seed, tuple(sorted((k, repr(v)) for k, v in stand_in.items())))
+        if key not in _CONTROL_CACHE:
+            _CONTROL_CACHE[key] = sim.screen(sim.ScreenParams(**stand_in), rng=seed)
+        return _CONTROL_CACHE[key]
+    if not isinstance(controls, str):
+        fail("controls", "an AnnData, a path to an .h5ad file of control cells or 'simulated'", controls,
+             exc=TypeError)
+    path = Path(controls).expanduser()
+    if not path.is_absolute() and source is not None:
+        path = Path(source).resolve().parent / path
+    if not path.is_file():
+        fail("controls", "an existing .h5ad file of control cells or 'simulated'", str(path))
+    key = ("file", str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _CONTROL_CACHE:
+        _CONTROL_CACHE[key] = ad.read_h5ad(path)
+    return _CONTROL_CACHE[key]
+
+
+def _simulate_planted(sim, scenario, rng):
+    """``planted`` scenario: plant a screen (with its duplicate) into the scenario's controls."""
+    params = scenario.params
+    if not isinstance(params, Mapping):
+        fail("params", "a table of plant options for kind 'planted'", params, exc=TypeError)
+    controls = planted_controls(scenario)
+    options = {k: v for k, v in params.items() if k not in _PLANT_KEYS}
+    return sim.plant(controls, layer=params.get("layer"), duplicate=True, rng=rng, **options)
 
 
 def _simulate_var(sim, params, rng):

@@ -4,7 +4,8 @@ A scenario file holds a ``[scenario]`` table (``name``, ``kind``, ``description`
 ``test_fraction``, optional ``labels``) and a ``[params]`` table passed to the simulator
 of that kind (``simpert.sim.screen`` with ``ScreenParams`` for ``kind = "screen"``,
 ``simpert.sim.noise_only`` for ``"noise_only"``, ``simpert.sim.var_network`` for
-``"var_network"``)::
+``"var_network"``, ``simpert.sim.plant`` for ``"planted"``: known effects planted into
+control cells, see :func:`simpert.calibrate.planted_controls`)::
 
     [scenario]
     name = "sparse_strong"
@@ -36,7 +37,7 @@ from .._validation import Interval, check, fail
 __all__ = ["Scenario", "load_scenario", "list_scenarios", "scenario_dirs", "KINDS"]
 
 #: Simulator kinds a scenario may name.
-KINDS = ("screen", "noise_only", "var_network")
+KINDS = ("screen", "noise_only", "var_network", "planted")
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,9 @@ class Scenario:
     ----------
     name : str
         Short name used in tables and figures.
-    kind : {"screen", "noise_only", "var_network"}
-        Which simulator of :mod:`simpert.sim` draws the data.
+    kind : {"screen", "noise_only", "var_network", "planted"}
+        Which simulator of :mod:`simpert.sim` draws the data (``"planted"``:
+        :func:`simpert.sim.plant` on the control cells named by ``params["controls"]``).
     params : dict or parameter object
         Keyword arguments of the simulator (or a ready parameter object such as
         ``simpert.sim.ScreenParams``).

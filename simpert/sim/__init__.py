@@ -9,6 +9,8 @@
 - :func:`pseudobulk`, :func:`truth`, :func:`redraw` (technical duplicate),
   :func:`expected_counts` (the simulator's NB means).
 - :func:`estimate_params` / :func:`fit_screen`: parameters shaped like a user's counts.
+- :func:`plant`: semi-synthetic screens, known effects planted into a user's control cells
+  by binomial thinning; :func:`compare`: panels comparing a simulation to real data.
 - Out of core: ``screen(..., out="screen.zarr")`` draws the cells in chunks on Dask and
   writes them to Zarr; :func:`pseudobulk_zarr` sums a stored screen by chunks.
 """
@@ -18,11 +20,13 @@ from ._estimate import FitSummary, ScreenFit, estimate_params, fit_screen
 from ._network import Network, erdos_renyi, network_from_edges, network_from_sif, pathway_commons, scale_free
 from ._noise_only import noise_only
 from ._params import NetworkParams, NoiseOnlyParams, ScreenParams
+from ._plant import plant
 from ._pseudobulk import pseudobulk
 from ._redraw import expected_counts, redraw
 from ._screen import gene_names, screen
 from ._truth import Truth, truth
 from ._var import iterate, spectral_radius, steady_state, var_network
+from ._compare import Comparison, compare
 
 __all__ = [
     "ScreenParams",
@@ -52,4 +56,7 @@ __all__ = [
     "fit_screen",
     "ScreenFit",
     "FitSummary",
+    "plant",
+    "compare",
+    "Comparison",
 ]

@@ -40,7 +40,9 @@ def redraw(adata: ad.AnnData, *, rng=None) -> ad.AnnData:
     Parameters
     ----------
     adata : AnnData
-        Output of :func:`screen` or ``var_network(output="counts")``, cells or pseudobulk.
+        Output of :func:`screen` or ``var_network(output="counts")``, cells or pseudobulk;
+        or a planted screen from ``plant(..., duplicate=True)``, whose duplicate (fixed at
+        planting, from a disjoint set of the user's cells) is returned whatever ``rng``.
     rng : None, int, SeedSequence or Generator
         Randomness of the new draw.
 
@@ -49,6 +51,11 @@ def redraw(adata: ad.AnnData, *, rng=None) -> ad.AnnData:
     AnnData
         Same obs names, var and truth; new counts and per-cell noise columns.
     """
+    meta = adata.uns.get("simpert") if isinstance(adata, ad.AnnData) else None
+    if hasattr(meta, "get") and meta.get("kind") == "planted":
+        from ._plant import planted_duplicate
+
+        return planted_duplicate(adata)
     rec = _count_record(adata)
     model = model_from_uns(adata)
     ss = as_seed_sequence(rng)
