@@ -19,7 +19,7 @@ Named option presets live in :data:`PROFILES`.
 """
 
 from . import _celleval, _de_metrics, _edistance, _pereggrn, _retrieval, _systema, _weighted  # noqa: F401
-from ._distance import cross_distances
+from ._distance import cross_distances, own_ranks
 from ._input import DEFAULT_OPTIONS, CellSet, DETable, MetricInput
 from ._registry import Metric, get, list_metrics, register, registry
 from ._scaled import scaled_score
@@ -60,6 +60,7 @@ __all__ = [
     "build_input",
     "scaled_score",
     "cross_distances",
+    "own_ranks",
     "t_statistics",
     "mejia_weights",
     "de_table",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._distance import cross_distances, rank_within_rows
+from ._distance import own_ranks
 from ._registry import Metric, register
 from ._stats import row_mean, row_pearson
 
@@ -65,11 +65,10 @@ def discrimination_score(inp, metric: str = "l1") -> np.ndarray:
     prediction scores ``(N + 1) / (2N)`` on average when no gene is excluded.
     """
     at, bt = inp.cross_targets()
-    D = cross_distances(
-        inp.delta_pred, inp.delta_real, metric, a_targets=at, b_targets=bt,
-        chunk_size=inp.option("chunk_size"),
-    )
-    return 1.0 - rank_within_rows(D) / D.shape[1]
+    # blockwise: chunk_size x N distances at a time, never the N x N matrix
+    ranks = own_ranks(inp.delta_pred, inp.delta_real, metric, a_targets=at, b_targets=bt,
+                      chunk_size=inp.option("chunk_size"))
+    return 1.0 - ranks / inp.delta_real.shape[0]
 
 
 def _pds(metric):

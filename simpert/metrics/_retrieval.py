@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._distance import cross_distances, rank_within_rows
+from ._distance import cross_distances, own_ranks
 from ._registry import Metric, register
 
 __all__ = ["perturbench_rank", "perturbench_rank_cosine", "fair_retrieval", "log2_fold_change"]
@@ -34,8 +34,8 @@ __all__ = ["perturbench_rank", "perturbench_rank_cosine", "fair_retrieval", "log
 def _rank(real, pred, inp, metric):
     at, bt = inp.cross_targets()
     # rows: observed (truth) p; columns: predictions q (PerturBench's pairwise matrix, transposed)
-    D = cross_distances(real, pred, metric, a_targets=at, b_targets=bt, chunk_size=inp.option("chunk_size"))
-    return rank_within_rows(D) / D.shape[1]  # rank / N, as rank_helper divides by len(rel_ranks)
+    ranks = own_ranks(real, pred, metric, a_targets=at, b_targets=bt, chunk_size=inp.option("chunk_size"))
+    return ranks / pred.shape[0]  # rank / N, as rank_helper divides by len(rel_ranks)
 
 
 def log2_fold_change(x, ref, pseudocount: float = 0.1) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 
 import scipy.sparse as sp
 
-from ._distance import cross_distances
+from ._distance import distance_blocks
 from ._registry import Metric, register
 from ._stats import row_cosine, row_pearson, top_k_mask
 
@@ -176,13 +176,15 @@ def systema_pearson_delta_de(inp) -> np.ndarray:
 def systema_centroid_accuracy(inp) -> np.ndarray:
     """Fraction of other perturbations farther from the prediction than the right one."""
     at, bt = inp.cross_targets()
-    D = cross_distances(inp.delta_pred, inp.delta_real, "sqeuclidean", a_targets=at,
-                        b_targets=bt, chunk_size=inp.option("chunk_size"))
-    N = D.shape[0]
+    N = inp.delta_pred.shape[0]
     if N < 2:
         return np.full(N, np.nan)
-    own = np.diag(D)[:, None]
-    return (D > own).sum(axis=1) / (N - 1)
+    out = np.empty(N)
+    for rows, d in distance_blocks(inp.delta_pred, inp.delta_real, "sqeuclidean", a_targets=at,
+                                   b_targets=bt, chunk_size=inp.option("chunk_size")):
+        own = d[np.arange(rows.size), rows][:, None]
+        out[rows] = (d > own).sum(axis=1) / (N - 1)
+    return out
 
 
 def systematic_variation(inp) -> np.ndarray:

@@ -338,6 +338,10 @@ def _de(c: _Cells, ref_cells: _Cells | None, opts: Mapping) -> _DE:
 
 
 # --------------------------------------------------------------------------- metrics
+#: Predictions per block of the PDS distance matrix.
+_PDS_BLOCK = 4096
+
+
 def _pds_cosine(bulk_r, bulk_p, ref_p, rows_r, rows_p, targets, opts) -> np.ndarray:
     """PDS with the cosine distance (cell-eval2 ``metrics/discrimination.py``,
     ``distances.py``: ``exclusion_scope="panel"``, ``rank_denominator="n-1"``,
@@ -351,19 +355,24 @@ def _pds_cosine(bulk_r, bulk_p, ref_p, rows_r, rows_p, targets, opts) -> np.ndar
         fail("target_genes", "a panel that leaves at least one gene after removing every target gene",
              f"{panel.size} target genes out of {keep.size}")
     a, b = pred_eff[:, keep], real_eff[:, keep]
-    sim = a @ b.T
     na = np.einsum("ig,ig->i", a, a)
     nb = np.einsum("jg,jg->j", b, b)
-    denom = np.sqrt(na)[:, None] * np.sqrt(nb)[None, :]
-    cos = np.zeros_like(sim)
-    nz = denom != 0
-    cos[nz] = sim[nz] / denom[nz]
-    dist = np.clip(1.0 - cos, 0.0, 2.0)
-    own = dist[np.arange(dist.shape[0]), np.arange(dist.shape[0])][:, None]
-    less = (dist < own).sum(axis=1)
-    equal = (dist == own).sum(axis=1)
-    rank = less + (equal - 1) / 2.0
     n = real_eff.shape[0]
+    rank = np.empty(a.shape[0])
+    # blockwise over predictions: _PDS_BLOCK x n distances at a time (one block up to
+    # _PDS_BLOCK perturbations, so the usual sizes compute exactly the full matrix's values)
+    for lo in range(0, a.shape[0], _PDS_BLOCK):
+        rows = np.arange(lo, min(lo + _PDS_BLOCK, a.shape[0]))
+        sim = a[rows] @ b.T
+        denom = np.sqrt(na[rows])[:, None] * np.sqrt(nb)[None, :]
+        cos = np.zeros_like(sim)
+        nz = denom != 0
+        cos[nz] = sim[nz] / denom[nz]
+        dist = np.clip(1.0 - cos, 0.0, 2.0)
+        own = dist[np.arange(rows.size), rows][:, None]
+        less = (dist < own).sum(axis=1)
+        equal = (dist == own).sum(axis=1)
+        rank[rows] = less + (equal - 1) / 2.0
     D = n - 1 if opts["pds_rank_denominator"] == "n-1" else n
     return np.ones(n) if D <= 0 else 1.0 - rank / D
 
