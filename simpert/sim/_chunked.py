@@ -24,8 +24,9 @@ import scipy.sparse as sp
 
 from .._dask import dask_client
 from .._validation import Integer, check, fail
+from .._backed import read_meta as _read_meta_path, read_rows
 from ._engine import (CountModel, Design, _check_means, _count_roots, cell_noise, csr_rows, draw_rows,
-                      max_expected_mean)
+                      max_expected_mean, public_noise)
 
 __all__ = ["write_zarr", "pseudobulk_zarr", "profiles_zarr", "INDEX_LIMIT"]
 
@@ -94,7 +95,7 @@ def write_zarr(model: CountModel, design: Design, noise_ss, obs_fn, var: pd.Data
     n = design.group.shape[0]
     noise = cell_noise(model, design, noise_ss)
     roots = _count_roots(noise_ss, model.effects.shape[0] + 1)
-    obs = obs_fn({k: noise[k] for k in ("size_factor", "escaped", "knockdown")})
+    obs = obs_fn(public_noise(noise))
     ranges = [(a, min(n, a + chunk_cells)) for a in range(0, n, chunk_cells)]
     G = model.base_mean.shape[0]
     with atomic_dir(path, kind="screen-zarr", force=force) as tmp:
@@ -172,7 +173,7 @@ def pseudobulk_zarr(path, *, by=("perturbation", "replicate"), chunk_cells: int 
     path = Path(path)
     if not path.exists():
         fail("path", "an existing .zarr store or .h5ad file", str(path), exc=FileNotFoundError)
-    obs, var, uns, n = _read_meta(path)
+    obs, var, uns, n = _read_meta_path(path)
     for b in by:
         if b not in obs.columns:
             fail("by", f"columns of obs ({', '.join(obs.columns)})", b)
@@ -222,7 +223,7 @@ def profiles_zarr(path, *, by: str = "perturbation", target_sum: float = 1e4, ch
     path = Path(path)
     if not path.exists():
         fail("path", "an existing .zarr store or .h5ad file", str(path), exc=FileNotFoundError)
-    obs, var, _, n = _read_meta(path)
+    obs, var, _, n = _read_meta_path(path)
     if by not in obs.columns:
         fail("by", f"a column of obs ({', '.join(obs.columns)})", by)
     cat = pd.Categorical(obs[by]).remove_unused_categories()
@@ -245,22 +246,10 @@ def profiles_zarr(path, *, by: str = "perturbation", target_sum: float = 1e4, ch
                         columns=pd.Index(var.index.astype(str)))
 
 
-def _open_x(path: str):
-    from anndata.io import sparse_dataset
-
-    if path.endswith(".h5ad"):
-        import h5py
-
-        return sparse_dataset(h5py.File(path, "r")["X"])
-    import zarr
-
-    return sparse_dataset(zarr.open_group(path, mode="r")["X"])
-
-
 def _sum_rows(path: str, codes: np.ndarray, start: int, stop: int, target_sum: float | None = None):
     """Worker task: sums of rows [start, stop) per code present in them (raw counts, or
     log-normalised values when ``target_sum`` is given)."""
-    X = sp.csr_matrix(_open_x(path)[start:stop])
+    X = read_rows(path, start, stop)
     if target_sum is not None:
         from .._profiles import lognormalize
 
@@ -269,23 +258,3 @@ def _sum_rows(path: str, codes: np.ndarray, start: int, stop: int, target_sum: f
     ind = sp.csr_matrix((np.ones(inv.size), (inv, np.arange(inv.size))), shape=(ids.size, inv.size))
     block = np.asarray((ind @ X).todense())
     return ids, (block.astype(np.int64) if target_sum is None else block)
-
-
-def _read_meta(path: Path):
-    from anndata.io import read_elem
-
-    if path.suffix == ".h5ad":
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            obs, var = read_elem(f["obs"]), read_elem(f["var"])
-            uns = read_elem(f["uns"]) if "uns" in f else {}
-            n = int(f["X"].attrs["shape"][0]) if "shape" in f["X"].attrs else f["X"].shape[0]
-        return obs, var, uns, n
-    import zarr
-
-    g = zarr.open_group(path, mode="r")
-    obs, var = read_elem(g["obs"]), read_elem(g["var"])
-    uns = read_elem(g["uns"]) if "uns" in g else {}
-    n = int(g["X"].attrs["shape"][0])
-    return obs, var, uns, n

@@ -28,7 +28,8 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["fresh", "CountModel", "Design", "draw_counts", "draw_rows", "cell_noise", "csr_rows",
-           "expected_matrix", "target_factor",
+           "expected_matrix", "target_factor", "hill_response", "dose_weight", "is_extended", "child_stream",
+           "public_noise",
            "model_from_uns", "model_to_uns", "max_expected_mean", "check_memory", "cell_bytes"]
 
 LN2 = np.log(2.0)
@@ -55,6 +56,16 @@ class CountModel:
     replicate_log2fc : ndarray (R, G)
     library_loc, library_sd, escape_rate, ko_residual, activation_fold : float
     modality : str
+    dose_response : {"none", "hill"}
+        Scaling of a non-escaped cell's effects with its knockdown (:func:`dose_weight`).
+    hill_coefficient, hill_half : float
+        Parameters of the Hill dose response.
+    program_loadings : ndarray (K, G) or None
+        Loadings of the latent expression programs (None: no programs).
+    program_sd : float
+        SD of the per-cell program activity.
+    batch_log2fc : ndarray (B, G) or None
+        Log2 offsets per batch and gene (None: one batch, no offsets).
     """
 
     base_mean: np.ndarray
@@ -70,6 +81,12 @@ class CountModel:
     ko_residual: float = 0.1
     activation_fold: float = 4.0
     modality: str = "crispri"
+    dose_response: str = "none"
+    hill_coefficient: float = 2.0
+    hill_half: float = 0.5
+    program_loadings: np.ndarray | None = None
+    program_sd: float = 0.0
+    batch_log2fc: np.ndarray | None = None
 
 
 @dataclass
@@ -81,11 +98,108 @@ class Design:
     group : ndarray (n,) of int
     guide : ndarray (n,) of int (-1 for none)
     replicate : ndarray (n,) of int
+    batch : ndarray (n,) of int or None
+        Batch of each cell (None: no batches, or batch unknown; see :func:`expected_matrix`).
     """
 
     group: np.ndarray
     guide: np.ndarray
     replicate: np.ndarray
+    batch: np.ndarray | None = None
+
+
+def hill_response(k, hill_coefficient: float, hill_half: float) -> np.ndarray:
+    """Hill dose response on the knockdown fraction: ``k^h / (k^h + K^h) * (1 + K^h)``.
+
+    Normalised so that ``r(1) = 1`` (and ``r(0) = 0``); increasing on [0, 1].
+
+    Parameters
+    ----------
+    k : array-like
+        Knockdown fractions in [0, 1].
+    hill_coefficient : float
+        ``h`` > 0.
+    hill_half : float
+        ``K`` > 0, the knockdown at which the unnormalised curve is half saturated.
+
+    Returns
+    -------
+    ndarray of float
+    """
+    k = np.clip(np.asarray(k, dtype=float), 0.0, 1.0)
+    kh = k ** hill_coefficient
+    Kh = hill_half ** hill_coefficient
+    return kh / (kh + Kh) * (1.0 + Kh)
+
+
+def dose_weight(model: CountModel, knockdown) -> np.ndarray:
+    """Weight of a non-escaped cell's effects given its knockdown (1 without a dose response).
+
+    Parameters
+    ----------
+    model : CountModel
+    knockdown : array-like
+        Per-cell knockdown fractions.
+
+    Returns
+    -------
+    ndarray of float
+    """
+    knockdown = np.asarray(knockdown, dtype=float)
+    if model.dose_response == "none":
+        return np.ones_like(knockdown)
+    return hill_response(knockdown, model.hill_coefficient, model.hill_half)
+
+
+def _n_programs(model: CountModel) -> int:
+    return 0 if model.program_loadings is None else int(model.program_loadings.shape[0])
+
+
+def is_extended(model: CountModel) -> bool:
+    """Whether the model uses a per-cell feature beyond the base engine (dose, programs, batches).
+
+    Without one, counts are drawn from per-group tables exactly as before these features.
+
+    Parameters
+    ----------
+    model : CountModel
+
+    Returns
+    -------
+    bool
+    """
+    return model.dose_response != "none" or _n_programs(model) > 0 or model.batch_log2fc is not None
+
+
+def child_stream(ss: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
+    """Child ``i`` of ``ss`` (what ``fresh(ss).spawn(i + 1)[i]`` returns), built directly.
+
+    Parameters
+    ----------
+    ss : SeedSequence
+    i : int
+
+    Returns
+    -------
+    SeedSequence
+    """
+    return np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + (int(i),), pool_size=ss.pool_size)
+
+
+def public_noise(noise: dict) -> dict:
+    """The per-cell noise recorded in ``obs``: size factor, escape, knockdown[, activity].
+
+    Parameters
+    ----------
+    noise : dict
+        From :func:`cell_noise`.
+
+    Returns
+    -------
+    dict
+    """
+    keys = ("size_factor", "escaped", "knockdown") + (("activity",) if "activity" in noise else ())
+    return {k: noise[k] for k in keys}
 
 
 def target_factor(model: CountModel, k: np.ndarray, edited: np.ndarray | None = None) -> np.ndarray:
@@ -126,6 +240,10 @@ def max_expected_mean(model: CountModel) -> float:
             top = max(top, float(np.max(pert)))
         if model.modality == "crispra":
             top += np.log2(model.activation_fold)
+        if model.batch_log2fc is not None:
+            top += float(np.max(model.batch_log2fc, initial=0.0))
+        if _n_programs(model):
+            top += 6.0 * model.program_sd * float(np.sqrt(np.max(np.sum(model.program_loadings ** 2, axis=0))))
         lib = (model.library_loc + 6.0 * model.library_sd) / LN2
         return float(np.exp2(top + lib))
 
@@ -210,7 +328,8 @@ def _cell_noise(model: CountModel, group: int, guide: np.ndarray, gens):
     s = np.exp(model.library_loc + model.library_sd * g_lib.standard_normal(n))
     u_esc = g_esc.random(n)
     u_ko = g_ko.random(n)
-    if group == 0 or model.target_index[group - 1] < 0:
+    unmeasured = group > 0 and model.target_index[group - 1] < 0
+    if group == 0 or (unmeasured and model.dose_response == "none"):
         escaped = np.zeros(n, dtype=bool) if group == 0 else (u_esc < model.escape_rate)
         return s, escaped, np.ones(n), np.zeros(n)
     escaped = u_esc < model.escape_rate
@@ -221,6 +340,8 @@ def _cell_noise(model: CountModel, group: int, guide: np.ndarray, gens):
         knock = np.where(escaped, 0.0, k)
     else:
         knock = 1.0 - factor
+    if unmeasured:  # the knockdown acts through the dose response only (no target column)
+        factor = np.ones(n)
     return s, escaped, factor, knock
 
 
@@ -255,7 +376,8 @@ def cell_noise(model: CountModel, design: Design, noise_ss: np.random.SeedSequen
     -------
     dict
         ``size_factor``, ``escaped``, ``knockdown``, ``factor`` (target factor) and
-        ``position`` (index of each cell within its group), arrays of length n.
+        ``position`` (index of each cell within its group), arrays of length n; with
+        programs also ``activity`` (n x K), drawn from the fifth child of each group stream.
     """
     n = design.group.shape[0]
     P = model.effects.shape[0]
@@ -264,6 +386,9 @@ def cell_noise(model: CountModel, design: Design, noise_ss: np.random.SeedSequen
     streams = _group_streams(noise_ss, P + 1)
     out = {"size_factor": np.empty(n), "escaped": np.zeros(n, dtype=bool), "knockdown": np.zeros(n),
            "factor": np.ones(n), "position": np.empty(n, dtype=np.int64)}
+    K = _n_programs(model)
+    if K:
+        out["activity"] = np.zeros((n, K))
     for grp in range(P + 1):
         lo, hi = bounds[grp], bounds[grp + 1]
         if hi <= lo:
@@ -276,7 +401,36 @@ def cell_noise(model: CountModel, design: Design, noise_ss: np.random.SeedSequen
         out["knockdown"][idx] = knock
         out["factor"][idx] = factor
         out["position"][idx] = np.arange(hi - lo)
+        if K:  # per-cell program activity: the group stream's fifth child, cell by cell in order
+            g_act = np.random.default_rng(child_stream(streams[grp], 4))
+            out["activity"][idx] = model.program_sd * g_act.standard_normal((hi - lo, K))
     return out
+
+
+def _cell_log2(model: CountModel, design: Design, noise: dict, c: int, log2_base: np.ndarray) -> np.ndarray:
+    """Log2 expected counts of cell ``c`` at size factor 1 before the target factor.
+
+    The sums are taken in the order of the per-group tables (base + replicate, + shared,
+    + effects), so with every new term zero the values are those of the tables.
+    """
+    grp = int(design.group[c])
+    lg = log2_base + model.replicate_log2fc[int(design.replicate[c])]
+    if model.batch_log2fc is not None and design.batch is not None:
+        lg = lg + model.batch_log2fc[int(design.batch[c])]
+    if grp > 0:
+        lg = lg + model.shared
+        if not noise["escaped"][c]:
+            if model.dose_response == "none":
+                lg = lg + model.effects[grp - 1]
+            else:
+                w = float(dose_weight(model, noise["knockdown"][c]))
+                if w > 0.0:
+                    lg = lg + w * model.effects[grp - 1]
+    act = noise.get("activity")
+    if act is not None:
+        for j in range(act.shape[1]):
+            lg = lg + act[c, j] * model.program_loadings[j]
+    return lg
 
 
 def _count_roots(noise_ss: np.random.SeedSequence, n_groups: int) -> list:
@@ -314,20 +468,29 @@ def draw_rows(model: CountModel, design: Design, noise: dict, roots: list, rows:
     shape = 1.0 / alpha[pos]
     out = np.empty((rows.shape[0], G), dtype=np.int64)
     tables = {}
+    extended = is_extended(model)
+    log2_base = np.log2(model.base_mean) if extended else None
     for i, c in enumerate(rows):
         grp = int(design.group[c])
-        table = tables.get(grp)
-        if table is None:
-            scales = np.exp2(_row_scales(model, grp))
-            if all_pos:
-                scales *= alpha[None, :]
-            else:
-                scales[:, pos] *= alpha[None, pos]
-            table = tables[grp] = scales
         root = roots[grp]
         gen = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
             root.entropy, spawn_key=root.spawn_key + (int(noise["position"][c]),), pool_size=root.pool_size)))
-        lam = table[int(noise["escaped"][c]) * R + int(design.replicate[c])].copy()
+        if extended:  # per-cell means: batch, dose, program activity
+            lam = np.exp2(_cell_log2(model, design, noise, c, log2_base))
+            if all_pos:
+                lam *= alpha
+            else:
+                lam[pos] *= alpha[pos]
+        else:
+            table = tables.get(grp)
+            if table is None:
+                scales = np.exp2(_row_scales(model, grp))
+                if all_pos:
+                    scales *= alpha[None, :]
+                else:
+                    scales[:, pos] *= alpha[None, pos]
+                table = tables[grp] = scales
+            lam = table[int(noise["escaped"][c]) * R + int(design.replicate[c])].copy()
         if all_pos:
             lam *= gen.standard_gamma(shape)
         else:
@@ -428,7 +591,7 @@ def draw_counts(
         else:
             parts.append(csr_rows(counts))
         del counts
-    public = {k: noise[k] for k in ("size_factor", "escaped", "knockdown")}
+    public = public_noise(noise)
     if sample is not None:
         return out, public
     if not parts:
@@ -441,14 +604,47 @@ def draw_counts(
     return X, public
 
 
-def expected_matrix(model: CountModel, design: Design, size_factor, escaped, knockdown) -> np.ndarray:
-    """Expected counts (n x G) given the realised per-cell noise (dense float64)."""
+def expected_matrix(model: CountModel, design: Design, size_factor, escaped, knockdown,
+                    activity=None) -> np.ndarray:
+    """Expected counts (n x G) given the realised per-cell noise (dense float64).
+
+    Parameters
+    ----------
+    model : CountModel
+    design : Design
+        With batches, ``design.batch`` None means the batch is unknown: the mean over
+        batches of ``2^offset`` is used (the expectation under the uniform assignment).
+    size_factor, escaped, knockdown : array-like (n,)
+    activity : ndarray (n, K) or None
+        Per-cell program activity; None with programs gives the expectation over the
+        activity law (``2^(ln 2 program_sd^2 sum_j L_jg^2 / 2)``).
+
+    Returns
+    -------
+    ndarray of float64, shape (n, G)
+    """
     group = design.group
+    escaped = np.asarray(escaped, dtype=bool)
     base = np.log2(model.base_mean)[None, :] + model.replicate_log2fc[design.replicate]
+    if model.batch_log2fc is not None:
+        if design.batch is not None:
+            base = base + model.batch_log2fc[np.asarray(design.batch, dtype=np.int64)]
+        else:
+            base = base + np.log2(np.mean(np.exp2(model.batch_log2fc), axis=0))[None, :]
+    K = _n_programs(model)
+    if K:
+        if activity is not None:
+            base = base + np.asarray(activity, dtype=float).reshape(-1, K) @ model.program_loadings
+        else:
+            base = base + LN2 * model.program_sd ** 2 * np.sum(model.program_loadings ** 2, axis=0)[None, :] / 2
     pert = group > 0
     if np.any(pert):
         pidx = group[pert] - 1
-        add = model.shared[None, :] + np.where(escaped[pert][:, None], 0.0, model.effects[pidx])
+        if model.dose_response == "none":
+            add = model.shared[None, :] + np.where(escaped[pert][:, None], 0.0, model.effects[pidx])
+        else:
+            w = np.where(escaped[pert], 0.0, dose_weight(model, np.asarray(knockdown, dtype=float)[pert]))
+            add = model.shared[None, :] + w[:, None] * model.effects[pidx]
         base[pert] += add
     mu = np.exp2(base) * np.asarray(size_factor)[:, None]
     if np.any(pert):
@@ -469,9 +665,17 @@ _MODEL_ARRAYS = ("shared", "effects", "target_index", "guide_efficiency", "repli
 _MODEL_SCALARS = ("library_loc", "library_sd", "escape_rate", "ko_residual", "activation_fold", "modality")
 
 
+_DOSE_SCALARS = ("dose_response", "hill_coefficient", "hill_half")
+
+
 def model_to_uns(model: CountModel) -> dict:
     """The scalar part of a CountModel as an h5ad-safe dict (arrays live in the truth)."""
-    return {k: getattr(model, k) for k in _MODEL_SCALARS}
+    out = {k: getattr(model, k) for k in _MODEL_SCALARS}
+    if model.dose_response != "none":
+        out.update({k: getattr(model, k) for k in _DOSE_SCALARS})
+    if _n_programs(model):
+        out["program_sd"] = float(model.program_sd)
+    return out
 
 
 def model_from_uns(adata) -> CountModel:
@@ -504,4 +708,11 @@ def model_from_uns(adata) -> CountModel:
         ko_residual=float(cm["ko_residual"]),
         activation_fold=float(cm["activation_fold"]),
         modality=str(cm["modality"]),
+        dose_response=str(cm.get("dose_response", "none")),
+        hill_coefficient=float(cm.get("hill_coefficient", 2.0)),
+        hill_half=float(cm.get("hill_half", 0.5)),
+        program_loadings=(np.asarray(tr["program_loadings"], dtype=float).reshape(-1, G)
+                          if "program_loadings" in tr else None),
+        program_sd=float(cm.get("program_sd", 0.0)),
+        batch_log2fc=np.asarray(tr["batch_log2fc"], dtype=float).reshape(-1, G) if "batch_log2fc" in tr else None,
     )

@@ -14,9 +14,11 @@ import numpy as np
 
 from .._validation import ArrayLike, Instance, Integer, Interval, OneOf, check, check_params
 
-__all__ = ["ScreenParams", "NoiseOnlyParams", "NetworkParams", "MODALITIES"]
+__all__ = ["ScreenParams", "NoiseOnlyParams", "NetworkParams", "MODALITIES", "DOSE_RESPONSES"]
 
 MODALITIES = ("crispri", "ko", "crispra")
+#: Dose-response forms of :class:`ScreenParams` (``dose_response``).
+DOSE_RESPONSES = ("none", "hill")
 
 
 def _h5ad_safe(value: Any) -> Any:
@@ -191,6 +193,36 @@ class ScreenParams(_ParamsMixin):
         User-supplied direction d (length n_genes) in log2 units.
     control_label : str, default "control"
         Label of control cells.
+    dose_response : {"none", "hill"}, default "none"
+        How a cell's downstream (specific and program) effects scale with the knockdown
+        fraction ``k`` it achieved (its ``knockdown``: the guide's efficiency for CRISPRi and
+        CRISPRa, ``1 - ko_residual`` in an edited KO cell, 0 in an unedited or escaped one).
+        "none": every non-escaped cell gets the full effects (escapers none). "hill": the
+        effects are multiplied by ``r(k) = k^h / (k^h + K^h) * (1 + K^h)``, with
+        ``r(0) = 0`` and ``r(1) = 1``, ``h = hill_coefficient``, ``K = hill_half``.
+    hill_coefficient : float, default 2.0
+        Hill coefficient ``h`` (> 0) of ``dose_response="hill"``.
+    hill_half : float, default 0.5
+        Half-saturation knockdown ``K`` (> 0) of ``dose_response="hill"``.
+    n_programs : int, default 0
+        Latent expression programs (cell-cycle-like, stress-like). Program ``j`` loads on
+        each gene with probability ``program_density``, with a ``N(0, 1)`` loading
+        ``L_jg``; every cell has an activity ``a_cj ~ N(0, program_sd^2)`` and its log2
+        means move by ``sum_j a_cj L_jg``, so the genes of a program are correlated.
+    program_density : float, default 0.1
+        Fraction of genes loading on each program.
+    program_sd : float, default 0.5
+        SD of the per-cell program activity (log2 units per unit loading).
+    program_shift_sd : float, default 0.0
+        SD of each perturbation's mean shift ``m_pj ~ N(0, program_shift_sd^2)`` of program
+        activity in its non-escaped cells: a response shared by all the genes of a program,
+        ``sum_j m_pj L_jg``, part of the perturbation's specific effects (and scaled by the
+        dose response like them).
+    n_batches : int, default 1
+        Batches (GEM groups): each cell is put in one uniformly at random (obs ``batch``,
+        categorical ``b0``, ``b1``, ...) and its log2 means move by the batch's offset.
+    batch_sd : float, default 0.1
+        SD of the per batch x gene log2 offsets (used when n_batches > 1).
     """
 
     n_genes: int = 2000
@@ -225,6 +257,15 @@ class ScreenParams(_ParamsMixin):
     systematic_sd: float = 0.5
     systematic_direction: tuple | None = None
     control_label: str = "control"
+    dose_response: str = "none"
+    hill_coefficient: float = 2.0
+    hill_half: float = 0.5
+    n_programs: int = 0
+    program_density: float = 0.1
+    program_sd: float = 0.5
+    program_shift_sd: float = 0.0
+    n_batches: int = 1
+    batch_sd: float = 0.1
 
     _SPEC = {
         "n_genes": Integer(1),
@@ -257,6 +298,15 @@ class ScreenParams(_ParamsMixin):
         "systematic_strength": Interval(0, None),
         "systematic_sd": Interval(0, None),
         "control_label": Instance((str,), "a string"),
+        "dose_response": OneOf(DOSE_RESPONSES),
+        "hill_coefficient": Interval(0, 100, "right"),
+        "hill_half": Interval(0, 100, "right"),
+        "n_programs": Integer(0, 100),
+        "program_density": Interval(0, 1),
+        "program_sd": Interval(0, 10),
+        "program_shift_sd": Interval(0, 10),
+        "n_batches": Integer(1, 10_000),
+        "batch_sd": Interval(0, 10),
     }
 
     def __post_init__(self):
@@ -281,10 +331,11 @@ class ScreenParams(_ParamsMixin):
                      "mean_scale", "min_mean", "dispersion_a0", "dispersion_a1", "dispersion_sd",
                      "library_loc", "library_sd", "efficiency_a", "efficiency_b", "escape_rate",
                      "ko_residual", "activation_fold", "p_effect", "effect_size", "effect_sd",
-                     "systematic_strength", "systematic_sd"):
+                     "systematic_strength", "systematic_sd", "hill_coefficient", "hill_half",
+                     "program_density", "program_sd", "program_shift_sd", "batch_sd"):
             object.__setattr__(self, name, float(getattr(self, name)))
         for name in ("n_genes", "n_perturbations", "unmeasured_targets", "n_control_cells", "min_cells",
-                     "n_replicates", "n_guides"):
+                     "n_replicates", "n_guides", "n_programs", "n_batches"):
             object.__setattr__(self, name, int(getattr(self, name)))
 
 

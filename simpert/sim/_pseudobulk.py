@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from .._validation import Instance, check, fail
 from ._engine import Design
 
-__all__ = ["pseudobulk", "design_groups", "design_from_obs", "store_design"]
+__all__ = ["pseudobulk", "design_groups", "design_from_obs", "store_design", "batch_codes", "program_activity"]
 
 _KEEP = ("perturbation", "is_control", "target", "guide", "replicate")
 
@@ -36,7 +36,34 @@ def design_from_obs(obs: pd.DataFrame, uns: dict) -> Design:
     else:
         guide = np.full(len(labels), -1, dtype=np.int64)
     rep = obs["replicate"].to_numpy(dtype=np.int64) if "replicate" in obs else np.zeros(len(labels), np.int64)
-    return Design(group=group, guide=guide, replicate=rep)
+    return Design(group=group, guide=guide, replicate=rep, batch=batch_codes(obs, uns))
+
+
+def batch_codes(obs: pd.DataFrame, uns: dict) -> np.ndarray | None:
+    """Row of ``truth['batch_log2fc']`` of each cell (from ``obs['batch']``), or None."""
+    tr = uns["truth"]
+    if "batch_log2fc" not in tr or "batch" not in obs:
+        return None
+    names = [str(b) for b in np.asarray(tr["batches"], dtype=object)]
+    lookup = {b: i for i, b in enumerate(names)}
+    labels = obs["batch"].astype(str).to_numpy()
+    try:
+        return np.fromiter((lookup[x] for x in labels), dtype=np.int64, count=len(labels))
+    except KeyError as err:
+        fail("adata", f"an AnnData whose obs['batch'] holds the batches of its truth ({', '.join(names)})",
+             err.args[0])
+
+
+def program_activity(obs: pd.DataFrame, uns: dict) -> np.ndarray | None:
+    """Per-cell program activity (n x K) from ``obs['program_0']``, ..., or None without programs."""
+    tr = uns["truth"]
+    if "program_loadings" not in tr:
+        return None
+    K = np.asarray(tr["program_loadings"]).shape[0]
+    cols = [f"program_{j}" for j in range(K)]
+    if not all(c in obs for c in cols):
+        return None
+    return np.column_stack([obs[c].to_numpy(dtype=float) for c in cols]) if K else np.zeros((len(obs), 0))
 
 
 def _sample_table(obs: pd.DataFrame, by: tuple) -> tuple[np.ndarray, pd.DataFrame]:
@@ -103,6 +130,11 @@ def store_design(out: ad.AnnData, cell_obs: pd.DataFrame, sample: np.ndarray, by
         "escaped": cell_obs["escaped"].to_numpy(dtype=bool),
         "by": np.asarray(list(by), dtype=str),
     }
+    if d.batch is not None:
+        rec["design"]["batch"] = d.batch
+    act = program_activity(cell_obs, rec)
+    if act is not None:
+        rec["design"]["activity"] = act
 
 
 def _pseudobulk_from_cells(X: np.ndarray, sample_obs: pd.DataFrame, var: pd.DataFrame, uns: dict) -> ad.AnnData:

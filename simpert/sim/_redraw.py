@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from .._random import as_seed_sequence, seed_record
 from .._validation import Instance, check, fail
 from ._engine import Design, draw_counts, expected_matrix, model_from_uns
-from ._pseudobulk import design_from_obs
+from ._pseudobulk import design_from_obs, program_activity
 
 __all__ = ["redraw", "expected_counts"]
 
@@ -26,7 +26,8 @@ def _count_record(adata) -> dict:
 def _stored_design(rec: dict):
     d = rec["design"]
     design = Design(group=np.asarray(d["group"], np.int64), guide=np.asarray(d["guide"], np.int64),
-                    replicate=np.asarray(d["replicate"], np.int64))
+                    replicate=np.asarray(d["replicate"], np.int64),
+                    batch=np.asarray(d["batch"], np.int64) if "batch" in d else None)
     return design, np.asarray(d["sample"], np.int64)
 
 
@@ -67,6 +68,8 @@ def redraw(adata: ad.AnnData, *, rng=None) -> ad.AnnData:
         X, noise = draw_counts(model, design, ss, sample=sample, n_samples=adata.n_obs)
         d = dict(rec["design"])
         d.update(size_factor=noise["size_factor"], knockdown=noise["knockdown"], escaped=noise["escaped"])
+        if "activity" in noise:
+            d["activity"] = noise["activity"]
         new_rec["design"] = d
         out_uns["simpert"] = new_rec
         return ad.AnnData(X=X, obs=adata.obs.copy(), var=adata.var.copy(), uns=out_uns)
@@ -76,6 +79,9 @@ def redraw(adata: ad.AnnData, *, rng=None) -> ad.AnnData:
     for k in ("size_factor", "knockdown", "escaped"):
         if k in obs:
             obs[k] = noise[k]
+    if "activity" in noise:
+        for j in range(noise["activity"].shape[1]):
+            obs[f"program_{j}"] = noise["activity"][:, j]
     out_uns["simpert"] = new_rec
     return ad.AnnData(X=X, obs=obs, var=adata.var.copy(), uns=out_uns)
 
@@ -103,10 +109,12 @@ def expected_counts(adata: ad.AnnData) -> np.ndarray:
     if "design" in rec:
         design, sample = _stored_design(rec)
         d = rec["design"]
-        mu = expected_matrix(model, design, d["size_factor"], np.asarray(d["escaped"], bool), d["knockdown"])
+        mu = expected_matrix(model, design, d["size_factor"], np.asarray(d["escaped"], bool), d["knockdown"],
+                             activity=d.get("activity"))
         ind = sp.csr_matrix((np.ones(sample.shape[0]), (sample, np.arange(sample.shape[0]))),
                             shape=(adata.n_obs, sample.shape[0]))
         return np.asarray(ind @ mu)
     design = design_from_obs(adata.obs, rec)
     return expected_matrix(model, design, adata.obs["size_factor"].to_numpy(float),
-                           adata.obs["escaped"].to_numpy(bool), adata.obs["knockdown"].to_numpy(float))
+                           adata.obs["escaped"].to_numpy(bool), adata.obs["knockdown"].to_numpy(float),
+                           activity=program_activity(adata.obs, rec))

@@ -8,7 +8,7 @@ import anndata as ad
 
 from .._random import as_seed_sequence, seed_record
 from .._validation import Instance, OneOf, check, fail
-from ._engine import (CountModel, Design, cell_bytes, check_memory, draw_counts, fresh,
+from ._engine import (CountModel, Design, cell_bytes, check_memory, draw_counts, fresh, hill_response,
                       model_to_uns, target_factor)
 from ._params import ScreenParams
 
@@ -19,6 +19,8 @@ __all__ = ["screen", "gene_names", "check_finite", "STREAMS"]
 STREAMS = (
     "base_mean", "dispersion", "targets", "guide_efficiency", "effects", "systematic",
     "cell_counts", "replicates", "design", "noise",
+    # added later, at the end, so that no earlier stream moves
+    "programs", "program_shift", "batches", "batch_design",
 )
 
 
@@ -93,11 +95,40 @@ def _draw_truth(p: ScreenParams, streams: dict) -> dict:
     rep = g.standard_normal((p.n_replicates, G)) * p.replicate_sd
     if p.n_replicates == 1:
         rep[:] = 0.0
-    return dict(base=base, disp=disp, targets=targets, eff=eff, effects=effects, d=d,
-                shared=shared, n_cells=n_cells, rep=rep)
+    out = dict(base=base, disp=disp, targets=targets, eff=eff, effects=effects, d=d,
+               shared=shared, n_cells=n_cells, rep=rep)
+    out.update(_draw_programs(p, streams, targets, effects))
+    # batch offsets (drawn even when batch_sd is 0; none with one batch)
+    if p.n_batches > 1:
+        g = np.random.default_rng(streams["batches"])
+        out["batch"] = g.standard_normal((p.n_batches, G)) * p.batch_sd
+    return out
 
 
-def _draw_design(p: ScreenParams, n_cells: np.ndarray, ss: np.random.SeedSequence) -> Design:
+def _draw_programs(p: ScreenParams, streams: dict, targets: np.ndarray, effects: np.ndarray) -> dict:
+    """Latent programs: sparse signed loadings (K x G) and per-perturbation activity shifts (P x K).
+
+    The shift's response ``shift @ loadings`` is added to the specific effects in place
+    (the target's own column stays 0: the target is modulated per cell).
+    """
+    K, G, P = p.n_programs, p.n_genes, p.n_perturbations
+    if K == 0:
+        return {}
+    g = np.random.default_rng(streams["programs"])
+    u = g.random((K, G))
+    z = g.standard_normal((K, G))
+    loadings = np.where(u < p.program_density, z, 0.0)
+    g = np.random.default_rng(streams["program_shift"])
+    shift = g.standard_normal((P, K)) * p.program_shift_sd
+    response = shift @ loadings
+    measured = targets >= 0
+    response[np.flatnonzero(measured), targets[measured]] = 0.0
+    effects += response
+    return dict(loadings=loadings, shift=shift, program_log2fc=response)
+
+
+def _draw_design(p: ScreenParams, n_cells: np.ndarray, ss: np.random.SeedSequence,
+                 batch_ss: np.random.SeedSequence | None = None) -> Design:
     P = p.n_perturbations
     sizes = np.concatenate([[p.n_control_cells], n_cells]).astype(np.int64)
     group = np.repeat(np.arange(P + 1), sizes)
@@ -112,7 +143,15 @@ def _draw_design(p: ScreenParams, n_cells: np.ndarray, ss: np.random.SeedSequenc
             gj = np.random.default_rng(children[j])
             guide[start:start + m] = (j - 1) * p.n_guides + gj.integers(0, p.n_guides, m)
         start += m
-    return Design(group=group, guide=guide, replicate=replicate)
+    batch = None
+    if p.n_batches > 1 and batch_ss is not None:  # one stream per group: uniform batch of each cell
+        batch = np.empty(group.shape[0], dtype=np.int64)
+        start = 0
+        for j, child in enumerate(fresh(batch_ss).spawn(P + 1)):
+            m = int(sizes[j])
+            batch[start:start + m] = np.random.default_rng(child).integers(0, p.n_batches, m)
+            start += m
+    return Design(group=group, guide=guide, replicate=replicate, batch=batch)
 
 
 def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells", out=None,
@@ -187,11 +226,13 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         target_index=tr["targets"].astype(np.int64), guide_efficiency=tr["eff"].reshape(-1),
         replicate_log2fc=tr["rep"], library_loc=p.library_loc, library_sd=p.library_sd,
         escape_rate=p.escape_rate, ko_residual=p.ko_residual, activation_fold=p.activation_fold,
-        modality=p.modality,
+        modality=p.modality, dose_response=p.dose_response, hill_coefficient=p.hill_coefficient,
+        hill_half=p.hill_half, program_loadings=tr.get("loadings"), program_sd=p.program_sd,
+        batch_log2fc=tr.get("batch"),
     )
     if out is None:
         _check_size(model, p.n_control_cells + int(tr["n_cells"].sum()), output)
-    design = _draw_design(p, tr["n_cells"], streams["design"])
+    design = _draw_design(p, tr["n_cells"], streams["design"], streams["batch_design"])
     genes = gene_names(G)
     t_idx = tr["targets"]
     width = max(5, len(str(max(p.unmeasured_targets - 1, 0))))
@@ -203,7 +244,12 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
     has = np.flatnonzero(t_idx >= 0)
     specific[has, t_idx[has]] = np.log2(exp_factor[has])
     e = p.escape_rate
-    log2fc = tr["shared"][None, :] + np.log2((1.0 - e) * np.exp2(specific) + e)
+    if p.dose_response == "none":
+        log2fc = tr["shared"][None, :] + np.log2((1.0 - e) * np.exp2(specific) + e)
+    else:
+        mean_cell, response = _dose_mean(model, tr["eff"], tr["effects"])
+        mean_cell[has, t_idx[has]] = exp_factor[has]
+        log2fc = tr["shared"][None, :] + np.log2((1.0 - e) * mean_cell + e)
     check_finite(("effect_size", "effect_sd", "systematic_strength", "systematic_sd",
                   "systematic_direction"), log2fc=log2fc, shared_log2fc=tr["shared"])
     truth = {
@@ -220,6 +266,13 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         "replicate_log2fc": tr["rep"],
         "cells_per_perturbation": tr["n_cells"],
     }
+    if p.dose_response != "none":
+        truth["dose_response"] = response
+    if "loadings" in tr:
+        truth.update(program_loadings=tr["loadings"], program_shift=tr["shift"],
+                     program_log2fc=tr["program_log2fc"])
+    if "batch" in tr:
+        truth.update(batch_log2fc=tr["batch"], batches=np.array(batch_names(p.n_batches), dtype=str))
     uns = {
         "kind": "screen",
         "control": p.control_label,
@@ -236,6 +289,48 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
                           _var(model, uns, genes), {"simpert": uns}, out, chunk_cells=chunk_cells,
                           client=client, n_workers=n_workers, force=force)
     return _assemble(model, design, streams["noise"], uns, genes, output=output)
+
+
+def batch_names(n: int) -> list:
+    """Batch labels ``b0``, ``b1``, ... (obs column ``batch``).
+
+    Parameters
+    ----------
+    n : int
+
+    Returns
+    -------
+    list of str
+    """
+    return [f"b{i}" for i in range(n)]
+
+
+def _dose_mean(model: CountModel, eff: np.ndarray, effects: np.ndarray):
+    """Mean over a perturbation's non-escaped cells of ``2^(r(k_c) effect)`` (P x G), and the
+    mean response ``E[r(k_c)]`` (P,), over its guides (equally likely) and, for KO, editing.
+
+    ``k_c`` is the cell's knockdown as the engine records it: the guide's efficiency (CRISPRi,
+    CRISPRa) or ``1 - ko_residual`` when edited (probability = efficiency) and 0 otherwise (KO).
+    """
+    P, G = effects.shape
+    J = eff.shape[1] if eff.ndim == 2 else 0
+    out = np.zeros((P, G))
+    response = np.zeros(P)
+    if J == 0:
+        return np.exp2(effects), response
+    h, K = model.hill_coefficient, model.hill_half
+    if model.modality == "ko":
+        r1 = float(hill_response(1.0 - model.ko_residual, h, K))
+        kbar = eff.mean(axis=1)
+        out = kbar[:, None] * np.exp2(r1 * effects) + (1.0 - kbar)[:, None]
+        return out, kbar * r1
+    for j in range(J):
+        k = eff[:, j]
+        knock = k if model.modality == "crispra" else 1.0 - target_factor(model, k)
+        r = hill_response(knock, h, K)
+        out += np.exp2(r[:, None] * effects)
+        response += r
+    return out / J, response / J
 
 
 def _check_size(model: CountModel, n_cells: int, output: str) -> None:
@@ -290,6 +385,13 @@ def _design_obs(design: Design, uns: dict, noise: dict) -> pd.DataFrame:
         },
         index=pd.Index([f"cell{i:06d}" for i in range(n)]),
     )
+    if design.batch is not None and "batch_log2fc" in tr:
+        names = [str(b) for b in np.asarray(tr["batches"], dtype=object)]
+        obs["batch"] = pd.Categorical.from_codes(np.asarray(design.batch, dtype=np.int64), categories=names)
+    act = noise.get("activity")
+    if act is not None:
+        for j in range(act.shape[1]):
+            obs[f"program_{j}"] = act[:, j]
     return obs
 
 
