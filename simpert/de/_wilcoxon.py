@@ -25,12 +25,14 @@ passes, vectorised over all perturbations, genes and cells.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.special import erfc
 
-from .._validation import Instance, Interval, OneOf, check, fail
+from .._validation import Instance, Integer, Interval, OneOf, check, fail
 
 __all__ = ["WILCOXON_COLUMNS", "wilcoxon", "bh_rows"]
 
@@ -96,13 +98,19 @@ def wilcoxon(
     layer: str | None = None,
     normalize="auto",
     target_sum: float | None = None,
+    chunk_cells: int = 200_000,
+    client=None,
+    n_workers: int | None = None,
 ) -> pd.DataFrame:
     """Wilcoxon rank-sum DE of each perturbation vs control cells, as cell-eval computes it.
 
     Parameters
     ----------
-    adata : AnnData
-        Cells x genes. Expression is read from ``adata.layers[layer]`` or ``adata.X``.
+    adata : AnnData, or path of a ``.zarr`` store or ``.h5ad`` file
+        Cells x genes. Expression is read from ``adata.layers[layer]`` or ``adata.X``. A
+        path is read a block of cells at a time and never loaded: the control cells are
+        kept and the perturbations are tested in batches of at most ``chunk_cells`` cells
+        (same table as on the loaded screen; memory: the control cells plus one batch).
     control : str, default "control"
         Label of the control cells in ``adata.obs[groupby]``.
     groupby : str, default "perturbation"
@@ -120,6 +128,13 @@ def wilcoxon(
         default). The fold changes depend on it; the p-values do not, except through
         floating-point rounding of values that tie exactly (ties are taken as the floats
         compare, as in cell-eval).
+    chunk_cells : int, default 200000
+        With a path: rows read at a time, and cells per batch of perturbations.
+    client : distributed.Client, str or None
+        With a path: run the batches on this Dask client (or scheduler address); None with
+        ``n_workers`` None reads in this process.
+    n_workers : int, optional
+        With a path and no client: batches on a LocalCluster of that many processes.
 
     Returns
     -------
@@ -141,6 +156,12 @@ def wilcoxon(
     check("normalize", normalize, OneOf(("auto", True, False)))
     check("target_sum", target_sum, Interval(0, None, closed="neither", allow_none=True))
     check("control", control, Instance((str,), label="a str"))
+    check("chunk_cells", chunk_cells, Integer(1))
+    if isinstance(adata, (str, Path)):
+        from ._wilcoxon_stream import wilcoxon_stored
+
+        return wilcoxon_stored(adata, control=control, groupby=groupby, fdr=fdr, layer=layer, normalize=normalize,
+                               target_sum=target_sum, chunk_cells=chunk_cells, client=client, n_workers=n_workers)
     if not hasattr(adata, "obs") or not hasattr(adata, "X"):
         fail("adata", "an AnnData object", adata, exc=TypeError)
     if groupby not in adata.obs.columns:
@@ -171,6 +192,15 @@ def wilcoxon(
     if Xl.nnz and (not np.all(np.isfinite(Xl.data)) or Xl.data.min() < 0):
         fail("adata", "log-normalised expression that is finite and non-negative", adata)
 
+    return _rank_tests(Xl, codes, groups, ref, pert_idx, fdr, adata.var_names)
+
+
+def _rank_tests(Xl, codes, groups, ref, pert_idx, fdr, var_names) -> pd.DataFrame:
+    """The table of :func:`wilcoxon` for the groups ``pert_idx`` against group ``ref``.
+
+    ``Xl`` is log-normalised CSR (explicit zeros removed), ``codes`` the group of each row
+    (-1: ignored), ``groups`` the labels of the codes.
+    """
     G = Xl.shape[1]
     P = pert_idx.size
     # group index per cell: 0..P-1 perturbations, P control, -1 ignored
@@ -267,7 +297,7 @@ def wilcoxon(
     pc = np.where(np.isnan(pc), 0.0, pc)
 
     names = groups[pert_idx].astype(object)
-    genes = np.asarray(adata.var_names).astype(object)
+    genes = np.asarray(var_names).astype(object)
     pert_col = np.repeat(names, G)
     gene_col = np.tile(genes, P)
     out = pd.DataFrame({

@@ -1,0 +1,143 @@
+"""Wilcoxon DE of a screen stored on disk, read a block of cells at a time.
+
+The same table as :func:`simpert.de.wilcoxon` on the loaded screen, without loading it:
+
+1. one pass over the rows gives every cell's total (the median total is the default
+   normalisation target) and whether the values are integers (``normalize="auto"``);
+2. the control cells are read once and kept, log-normalised;
+3. the perturbations are taken in batches of at most ``chunk_cells`` cells, in category
+   order; each batch's rows are read and tested against the control cells with the
+   in-memory kernel. A perturbation's test involves only its own cells and the control's,
+   so every row of the table is the one the in-memory call gives.
+
+Memory: the control cells plus one batch (not the screen). Batches run on Dask workers when
+a client (or ``n_workers``) is given; the control matrix is sent to each worker once.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._backed import read_meta, read_rows, row_ranges
+from .._validation import fail
+
+__all__ = ["wilcoxon_stored"]
+
+
+def _scan(path: str, start: int, stop: int, layer):
+    """Worker task: row totals and whether every value of rows [start, stop) is an integer."""
+    from ._wilcoxon import _is_integer_valued
+
+    X = read_rows(path, start, stop, layer)
+    return np.asarray(X.sum(axis=1, dtype=np.float64)).ravel(), _is_integer_valued(X), \
+        bool(X.nnz == 0 or (np.all(np.isfinite(X.data)) and X.data.min() >= 0))
+
+
+def _rows(path: str, rows: np.ndarray, layer, chunk: int) -> sp.csr_matrix:
+    """Rows ``rows`` (sorted) of a stored matrix, read by the row ranges that hold them."""
+    if rows.size == 0:
+        return sp.csr_matrix((0, 0))
+    parts = []
+    lo = 0
+    while lo < rows.size:
+        a = int(rows[lo])
+        hi = int(np.searchsorted(rows, a + chunk, side="left"))
+        b = int(rows[hi - 1]) + 1
+        block = read_rows(path, a, b, layer)
+        parts.append(block[rows[lo:hi] - a])
+        lo = hi
+    return sp.vstack(parts, format="csr")
+
+
+def _norm(X, do_norm: bool, target_sum: float):
+    from ._wilcoxon import _lognorm
+
+    Xl = _lognorm(X, target_sum) if do_norm else sp.csr_matrix(X, dtype=np.float64, copy=True)
+    Xl.eliminate_zeros()
+    return Xl
+
+
+def _batch(path: str, rows: np.ndarray, codes: np.ndarray, ctrl, groups, ref: int, pert_idx, fdr, genes,
+           layer, chunk: int, do_norm: bool, target_sum: float):
+    """Worker task: the table of the perturbations ``pert_idx`` (cells ``rows``) vs control."""
+    from ._wilcoxon import _rank_tests
+
+    Xb = _norm(_rows(path, rows, layer, chunk), do_norm, target_sum) if rows.size else \
+        sp.csr_matrix((0, ctrl.shape[1]))
+    X = sp.vstack([ctrl, Xb], format="csr")
+    c = np.concatenate([np.full(ctrl.shape[0], ref, dtype=np.int64), codes])
+    return _rank_tests(X, c, groups, ref, pert_idx, fdr, genes)
+
+
+def wilcoxon_stored(path, *, control: str, groupby: str, fdr: float, layer, normalize, target_sum,
+                    chunk_cells: int, client=None, n_workers: int | None = None) -> pd.DataFrame:
+    """:func:`simpert.de.wilcoxon` of a stored screen (arguments as there; validated by it)."""
+    from .._dask import dask_client
+
+    path = Path(path)
+    obs, var, _, n = read_meta(path, name="adata")
+    if groupby not in obs.columns:
+        fail("groupby", f"a column of adata.obs ({', '.join(map(str, obs.columns))})", groupby)
+    labels = pd.Categorical(obs[groupby])
+    drop = [c for c in labels.categories if c == "" or pd.isna(c)]
+    if drop:
+        labels = labels.remove_categories(drop)
+    groups = np.asarray(labels.categories)
+    codes = np.asarray(labels.codes, dtype=np.int64)
+    hit = np.flatnonzero(groups == control)
+    if hit.size != 1:
+        fail("control", f"a label of adata.obs[{groupby!r}]", control)
+    ref = int(hit[0])
+    pert_idx = np.array([i for i in range(groups.size) if i != ref], dtype=np.int64)
+    if pert_idx.size == 0:
+        fail(groupby, f"a column with at least one group besides the control {control!r}", list(groups))
+    spath = str(path)
+    ranges = row_ranges(n, chunk_cells)
+
+    def run(fn, args_list, cl):
+        if cl is None:
+            return [fn(*a) for a in args_list]
+        futures = [cl.submit(fn, *a, pure=False) for a in args_list]
+        out = []
+        for f in futures:
+            out.append(f.result())
+            f.release()
+        return out
+
+    serial = client == "serial" or (client is None and n_workers is None)
+    with (dask_client(client, n_workers) if not serial else nullcontext()) as cl:
+        scans = run(_scan, [(spath, a, b, layer) for a, b in ranges], cl)
+        totals = np.concatenate([s[0] for s in scans]) if scans else np.zeros(0)
+        if not all(s[2] for s in scans):
+            fail("adata", "expression that is finite and non-negative", "negative or non-finite values")
+        integral = all(s[1] for s in scans)
+        do_norm = integral if normalize == "auto" else bool(normalize)
+        ts = float(np.median(totals)) if target_sum is None else float(target_sum)
+        ctrl_rows = np.flatnonzero(codes == ref)
+        ctrl = _norm(_rows(spath, ctrl_rows, layer, chunk_cells), do_norm, ts)
+        # batches of whole perturbations, in category order, of at most chunk_cells cells
+        sizes = np.bincount(codes[codes >= 0], minlength=groups.size)
+        batches, cur, cur_n = [], [], 0
+        for g in pert_idx:
+            if cur and cur_n + sizes[g] > chunk_cells:
+                batches.append(cur)
+                cur, cur_n = [], 0
+            cur.append(int(g))
+            cur_n += int(sizes[g])
+        if cur:
+            batches.append(cur)
+        ctrl_ref = cl.scatter(ctrl, broadcast=True) if cl is not None else ctrl
+        args = []
+        for b in batches:
+            b = np.asarray(b, dtype=np.int64)
+            rows = np.flatnonzero(np.isin(codes, b))
+            args.append((spath, rows, codes[rows], ctrl_ref, groups, ref, b, fdr, var.index, layer, chunk_cells,
+                         do_norm, ts))
+        tables = run(_batch, args, cl)
+    return pd.concat(tables, ignore_index=True)
+
