@@ -48,7 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = {
     "de": ["tests/test_de_parity.py", "tests/test_de_native.py", "tests/test_de_native_edges.py",
            "tests/test_de_badinput.py", "tests/test_de_ash.py", "tests/test_de_impact.py",
-           "tests/test_de_wilcoxon.py", "tests/test_de_covariates.py", "tests/test_faults.py"],
+           "tests/test_de_wilcoxon.py", "tests/test_de_covariates.py", "tests/test_faults.py",
+           "tests/test_de_ash_prior.py"],
     "metrics": ["tests/test_metrics_definitions.py", "tests/test_metrics_celleval.py",
                 "tests/test_metrics_fast_paths.py", "tests/test_metrics_properties.py",
                 "tests/test_metrics_bad_input.py", "tests/test_metrics_vcc2026.py", "tests/test_metrics_sources.py",
@@ -59,7 +60,7 @@ TESTS = {
             "tests/test_pins.py", "tests/test_faults.py"],
     "calibrate": ["tests/test_calibrate_stats.py", "tests/test_calibrate_run.py",
                   "tests/test_calibrate_scenarios.py", "tests/test_calibrate_panel.py", "tests/test_power.py",
-                  "tests/test_pins.py", "tests/test_faults.py"],
+                  "tests/test_pins.py", "tests/test_faults.py", "tests/test_calibrate_verdict.py"],
 }
 
 _CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
