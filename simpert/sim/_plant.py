@@ -152,6 +152,7 @@ def plant(
     n_perturbations: int = 20,
     cells_per_perturbation: float = 50.0,
     n_control_cells: int | None = None,
+    n_replicates: int = 1,
     layer: str | None = None,
     duplicate: bool = False,
     rng=None,
@@ -185,6 +186,10 @@ def plant(
     n_control_cells : int or None
         Held-out control cells of the screen. None: every cell left over (half of them
         with ``duplicate=True``).
+    n_replicates : int, default 1
+        Pseudo-replicates: the cells of every group are assigned to them in turn (as in
+        ``screen``), with no offsets added (the differences between replicates are those of
+        the user's cells); more than one lets DESeq2-style DE run on the pseudobulk.
     layer : str or None
         Layer of ``controls`` holding the counts; ``.X`` when None.
     duplicate : bool, default False
@@ -244,6 +249,7 @@ def plant(
     check("n_perturbations", n_perturbations, Integer(1))
     check("cells_per_perturbation", cells_per_perturbation, Interval(0, None, "neither"))
     check("n_control_cells", n_control_cells, Integer(1, allow_none=True))
+    check("n_replicates", n_replicates, Integer(1))
     check("duplicate", duplicate, Instance((bool, np.bool_), "True or False"))
     unknown = sorted(set(effects) - set(EFFECT_FIELDS))
     if unknown:
@@ -262,7 +268,8 @@ def plant(
         fail("n_perturbations", f"at most the number of genes of controls ({G}) plus unmeasured_targets "
              "(each perturbation targets a distinct gene)", n_perturbations)
     p = ScreenParams(n_genes=G, n_perturbations=int(n_perturbations), n_control_cells=1,
-                     cells_per_perturbation=float(cells_per_perturbation), n_replicates=1, **effects)
+                     cells_per_perturbation=float(cells_per_perturbation), n_replicates=int(n_replicates),
+                     replicate_sd=0.0, **effects)
     ss = as_seed_sequence(rng)
     children = fresh(ss).spawn(len(STREAMS) + len(PLANT_STREAMS))
     streams = dict(zip(STREAMS + PLANT_STREAMS, children))
@@ -291,7 +298,7 @@ def plant(
     targets = tr["targets"].astype(np.int64)
     model = CountModel(
         base_mean=np.ones(G), dispersion=np.full(G, 0.1), shared=tr["shared"], effects=tr["effects"],
-        target_index=targets, guide_efficiency=tr["eff"].reshape(-1), replicate_log2fc=np.zeros((1, G)),
+        target_index=targets, guide_efficiency=tr["eff"].reshape(-1), replicate_log2fc=np.zeros((p.n_replicates, G)),
         escape_rate=p.escape_rate, ko_residual=p.ko_residual, activation_fold=p.activation_fold,
         modality=p.modality,
     )
@@ -339,7 +346,7 @@ def plant(
         "systematic_direction": tr["d"],
         "guides": guides.astype(str),
         "guide_efficiency": tr["eff"].reshape(-1),
-        "replicate_log2fc": np.zeros((1, G)),
+        "replicate_log2fc": np.zeros((p.n_replicates, G)),
         "cells_per_perturbation": tr["n_cells"],
         "max_log2fc": M,
         "library_log2fc": lib_lfc,
