@@ -109,3 +109,25 @@ def test_large_screens_store_int64_row_pointers(tmp_path, monkeypatch, in_memory
     g = zarr.open_group(path, mode="r")
     assert g["X"]["indptr"].dtype == np.int64 and g["X"]["indices"].dtype == np.int64
     assert (ad.read_zarr(path).X != in_memory.X).nnz == 0
+
+
+#: A screen with the realism features on: Hill dose response, latent programs, batches.
+KW_REAL = dict(KW, dose_response="hill", hill_coefficient=3.0, hill_half=0.4, n_programs=2, program_shift_sd=0.4,
+               n_batches=3, batch_sd=0.3, modality="ko", unmeasured_targets=1)
+
+
+@pytest.mark.parametrize("chunk,workers", [(37, 2), (500, 1)])
+def test_chunked_zarr_with_realism_features_equals_in_memory(tmp_path, chunk, workers, clients):
+    mem = sp.sim.screen(**KW_REAL)
+    path = sp.sim.screen(out=tmp_path / "s.zarr", chunk_cells=chunk, client=clients[workers], **KW_REAL)
+    z = ad.read_zarr(path)
+    assert z.X.dtype == mem.X.dtype and z.shape == mem.shape
+    assert (z.X != mem.X).nnz == 0
+    np.testing.assert_array_equal(z.X.indptr, mem.X.indptr)
+    assert list(z.obs.columns) == list(mem.obs.columns)
+    for col in ("perturbation", "batch", "knockdown", "escaped", "program_0", "program_1"):
+        assert (z.obs[col].astype(str).to_numpy() == mem.obs[col].astype(str).to_numpy()).all(), col
+    np.testing.assert_array_equal(np.asarray(sp.sim.truth(z).log2fc), np.asarray(sp.sim.truth(mem).log2fc))
+    # streamed pseudobulk by perturbation x batch equals the in-memory one
+    pb = sp.sim.pseudobulk_zarr(path, by=("perturbation", "batch"), chunk_cells=41, client="serial")
+    np.testing.assert_array_equal(pb.X, sp.sim.pseudobulk(mem, by=("perturbation", "batch")).X)
