@@ -44,6 +44,7 @@ FIGURES = (
     "fig9_difficulty",
     "fig10_vcc2026",
     "fig11_power",
+    "fig12_planted",
 )
 SEED = 20251121
 _PACKAGES = ("simpert", "numpy", "scipy", "pandas", "anndata", "matplotlib", "cell-eval", "pydeseq2")
