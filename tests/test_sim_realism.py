@@ -1,4 +1,4 @@
-"""Screens that look like real ones: dose response, latent programs, batches.
+"""Screens that look like real ones: dose response, latent programs, batches, multiplets.
 
 Each feature is a ScreenParams parameter, off by default. For each: a distribution test
 (the realised effect matches its parameter), an off-invariance test (switching it off, or
@@ -20,7 +20,7 @@ from simpert.sim._engine import fresh, hill_response
 from simpert.sim._screen import STREAMS
 
 SIMULATIONS = Path(__file__).resolve().parents[1] / "simulations"
-NEW_SCENARIOS = ["dosage_hill", "programs_batches"]
+NEW_SCENARIOS = ["dosage_hill", "programs_batches", "multiplets"]
 
 
 def _noise_stream(seed: int) -> np.random.SeedSequence:
@@ -48,6 +48,7 @@ def test_hill_response_form():
     dict(n_programs=2, program_shift_sd=0.4),
     dict(n_batches=3, batch_sd=0.3, n_replicates=2),
     dict(dose_response="hill", n_programs=2, program_shift_sd=0.3, n_batches=2),
+    dict(multiplet_rate=0.3, no_guide_rate=0.1, modality="ko", dose_response="hill", unmeasured_targets=1),
 ])
 def test_redraw_with_the_screens_noise_stream_reproduces_it(extra, tmp_path):
     """The stored model (uns) round-trips every new feature: also after write_h5ad / read_h5ad."""
@@ -90,11 +91,19 @@ def test_defaults_leave_the_schema_unchanged():
     ("program_shift_sd", float("inf"), "'program_shift_sd'"),
     ("n_batches", 0, "'n_batches'"),
     ("batch_sd", -0.2, "'batch_sd'"),
+    ("no_guide_rate", 1.2, "'no_guide_rate'"),
+    ("multiplet_rate", -0.1, "'multiplet_rate'"),
 ])
 def test_bad_values_name_the_parameter(field, value, match):
     with pytest.raises((ValueError, TypeError), match=match) as err:
         sim.ScreenParams(**{field: value})
     assert "must" in str(err.value) and "got" in str(err.value)
+
+
+def test_multiplets_need_two_perturbations():
+    with pytest.raises(ValueError, match="parameter 'multiplet_rate' must be 0 with fewer than two") as err:
+        sim.ScreenParams(n_perturbations=1, multiplet_rate=0.1)
+    assert "got 0.1" in str(err.value)
 
 
 # --------------------------------------------------------------------------- 1. dose response
@@ -383,6 +392,111 @@ def test_batches_change_no_other_draw():
     np.testing.assert_array_equal(strong.obs.batch.to_numpy(), flat.obs.batch.to_numpy())
     np.testing.assert_array_equal(sim.truth(strong).log2fc, sim.truth(one).log2fc)
     assert (strong.X != one.X).nnz > 0
+
+
+# --------------------------------------------------------------------------- 4. multiplets and cells without a guide
+
+MIX = dict(n_genes=120, n_perturbations=10, n_control_cells=400, cells_per_perturbation=600,
+           cell_count_dispersion=0.0, escape_rate=0.1, p_effect=0.2, effect_size=1.0, library_sd=0.0,
+           mean_shape=8.0, mean_scale=6.0, systematic_strength=0.5, multiplet_rate=0.3, no_guide_rate=0.1)
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    return sim.screen(rng=51, **MIX)
+
+
+def test_multiplet_and_no_guide_fractions(mixed):
+    obs = mixed.obs
+    pert = ~obs.is_control.to_numpy()
+    n = int(pert.sum())
+    ng = obs.n_guides.to_numpy()
+    assert set(ng[~pert]) == {1}
+    f0, f2 = float(np.mean(ng[pert] == 0)), float(np.mean(ng[pert] == 2))
+    assert abs(f0 - 0.1) < 4 * np.sqrt(0.1 * 0.9 / n), f0
+    m = 0.9 * 0.3
+    assert abs(f2 - m) < 4 * np.sqrt(m * (1 - m) / n), f2
+    # the second perturbation: another one, uniformly; its guide is one of its own
+    two = ng == 2
+    first, second = obs.perturbation.astype(str).to_numpy()[two], obs.second_perturbation.to_numpy()[two]
+    assert np.all(first != second) and set(obs.second_perturbation[~two]) == {""}
+    counts = np.unique(second, return_counts=True)[1]
+    expected = two.sum() / 10
+    assert counts.size == 10 and np.sum((counts - expected) ** 2 / expected) < 9 + 4 * np.sqrt(18)
+    sg = obs.second_guide.to_numpy()[two]
+    assert all(g.rsplit("_", 1)[0] == p for g, p in zip(sg, second))
+    # cells without a guide show nothing: no knockdown, no escape flag
+    zero = ng == 0
+    assert obs.knockdown.to_numpy()[zero].max() == 0.0 and not obs.escaped.to_numpy()[zero].any()
+
+
+def test_doublet_profile_is_the_sum_of_the_two_log2_effects(mixed):
+    a = mixed
+    tr = a.uns["simpert"]["truth"]
+    spec = np.asarray(tr["specific_log2fc"]).copy()
+    ti = np.asarray(tr["target_index"])
+    spec[np.arange(10), ti] = 0.0  # the targets' knockdown is per cell (1 - k)
+    shared = np.asarray(tr["shared_log2fc"])
+    obs = a.obs
+    pos = {p: i for i, p in enumerate(tr["perturbations"])}
+    cells = np.flatnonzero((obs.n_guides == 2).to_numpy() & ~obs.escaped.to_numpy())
+    p1 = np.array([pos[x] for x in obs.perturbation.astype(str).to_numpy()[cells]])
+    p2 = np.array([pos[x] for x in obs.second_perturbation.to_numpy()[cells]])
+    log2 = shared[None, :] + spec[p1] + spec[p2]
+    log2[np.arange(cells.size), ti[p1]] += np.log2(1 - obs.knockdown.to_numpy()[cells])
+    log2[np.arange(cells.size), ti[p2]] += np.log2(1 - obs.second_knockdown.to_numpy()[cells])
+    pred = a.var.base_mean.to_numpy()[None, :] * np.exp2(log2)
+    np.testing.assert_allclose(sim.expected_counts(a)[cells], pred, rtol=1e-10)
+    # realised: the doublets' summed counts per gene against the summed sum-of-effects means
+    x = a.X[cells].toarray().astype(float).sum(0)
+    mu = pred.sum(0)
+    alpha = a.var.dispersion.to_numpy()
+    z = (x - mu) / np.sqrt(mu + alpha * (pred ** 2).sum(0))
+    assert np.max(np.abs(z)) < 4.5, np.max(np.abs(z))
+    # the first perturbation's effects alone do not explain them
+    alone = a.var.base_mean.to_numpy()[None, :] * np.exp2(shared[None, :] + spec[p1])
+    z1 = (x - alone.sum(0)) / np.sqrt(alone.sum(0) + alpha * (alone ** 2).sum(0))
+    assert np.max(np.abs(z1)) > 10
+
+
+def test_labelled_truth_is_the_monte_carlo_mean():
+    """truth log2FC: the mean over cells labelled p (no guide, escapers, multiplets) vs control.
+
+    Four perturbations of 3000 cells, so each partner of a multiplet has hundreds of cells
+    (measured: largest gap 0.031 log2, median 0.001)."""
+    a = sim.screen(rng=51, **dict(MIX, n_perturbations=4, cells_per_perturbation=3000))
+    mu = sim.expected_counts(a)
+    codes = a.obs.perturbation.cat.codes.to_numpy()
+    base = a.var.base_mean.to_numpy()
+    tr = a.uns["simpert"]["truth"]
+    lfc, single = np.asarray(tr["log2fc"]), np.asarray(tr["single_log2fc"])
+    gaps = np.stack([np.log2(mu[codes == j + 1].mean(0) / base) - lfc[j] for j in range(4)])
+    assert np.max(np.abs(gaps)) < 0.06 and np.median(np.abs(gaps)) < 0.005, gaps
+    # contamination dilutes the single-guide profile
+    assert np.mean(np.abs(lfc)) < np.mean(np.abs(single))
+
+
+def test_multiplets_change_only_the_cells_they_touch():
+    kw = dict(n_genes=80, n_perturbations=6, n_control_cells=60, cells_per_perturbation=60, escape_rate=0.2,
+              n_replicates=2, rng=52)
+    off = sim.screen(**kw)
+    on = sim.screen(**kw, multiplet_rate=0.4, no_guide_rate=0.2)
+    for col in ("perturbation", "guide", "replicate", "size_factor"):
+        np.testing.assert_array_equal(on.obs[col].to_numpy(), off.obs[col].to_numpy())
+    single = (on.obs.n_guides == 1).to_numpy()
+    assert single.sum() > 200
+    for col in ("knockdown", "escaped"):
+        np.testing.assert_array_equal(on.obs[col].to_numpy()[single], off.obs[col].to_numpy()[single])
+    # controls and every single-guide cell: identical counts
+    assert (_rows(on, single) != _rows(off, single)).nnz == 0
+    assert (_rows(on, ~single) != _rows(off, ~single)).nnz > 0
+    np.testing.assert_array_equal(sim.truth(on).specific, sim.truth(off).specific)
+    np.testing.assert_array_equal(on.uns["simpert"]["truth"]["single_log2fc"], sim.truth(off).log2fc)
+    # the multiplet draw does not depend on the no-guide rate, except that no-guide cells are none
+    more = sim.screen(**kw, multiplet_rate=0.4, no_guide_rate=0.0)
+    keep = (on.obs.n_guides > 0).to_numpy()
+    np.testing.assert_array_equal(on.obs.second_perturbation.to_numpy()[keep],
+                                  more.obs.second_perturbation.to_numpy()[keep])
 
 
 # --------------------------------------------------------------------------- scenario files

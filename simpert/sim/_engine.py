@@ -100,12 +100,26 @@ class Design:
     replicate : ndarray (n,) of int
     batch : ndarray (n,) of int or None
         Batch of each cell (None: no batches, or batch unknown; see :func:`expected_matrix`).
+    second_group : ndarray (n,) of int or None
+        Group of a multiplet's second guide (0: none); None without multiplets.
+    second_guide : ndarray (n,) of int or None
+        The second guide (-1: none).
+    no_guide : ndarray (n,) of bool or None
+        Cells labelled with a perturbation that carry no guide.
     """
 
     group: np.ndarray
     guide: np.ndarray
     replicate: np.ndarray
     batch: np.ndarray | None = None
+    second_group: np.ndarray | None = None
+    second_guide: np.ndarray | None = None
+    no_guide: np.ndarray | None = None
+
+    @property
+    def mixed(self) -> bool:
+        """Whether some cells may carry two guides or none."""
+        return self.second_group is not None or self.no_guide is not None
 
 
 def hill_response(k, hill_coefficient: float, hill_half: float) -> np.ndarray:
@@ -198,7 +212,7 @@ def public_noise(noise: dict) -> dict:
     -------
     dict
     """
-    keys = ("size_factor", "escaped", "knockdown") + (("activity",) if "activity" in noise else ())
+    keys = ("size_factor", "escaped", "knockdown") + tuple(k for k in ("activity", "knockdown2") if k in noise)
     return {k: noise[k] for k in keys}
 
 
@@ -404,7 +418,40 @@ def cell_noise(model: CountModel, design: Design, noise_ss: np.random.SeedSequen
         if K:  # per-cell program activity: the group stream's fifth child, cell by cell in order
             g_act = np.random.default_rng(child_stream(streams[grp], 4))
             out["activity"][idx] = model.program_sd * g_act.standard_normal((hi - lo, K))
+        if design.mixed and grp > 0:
+            _mixed_noise(model, design, idx, escaped, child_stream(streams[grp], 5), out)
     return out
+
+
+def _mixed_noise(model: CountModel, design: Design, idx: np.ndarray, escaped: np.ndarray,
+                 ss: np.random.SeedSequence, out: dict) -> None:
+    """Cells without a guide lose knockdown and escape; a multiplet's second guide gets its own
+    KO editing (the group stream's sixth child) and shares the cell's escape."""
+    if design.no_guide is not None:
+        none = np.asarray(design.no_guide, dtype=bool)[idx]
+        out["escaped"][idx[none]] = False
+        out["knockdown"][idx[none]] = 0.0
+        out["factor"][idx[none]] = 1.0
+    if design.second_group is None:
+        return
+    if "knockdown2" not in out:
+        out["knockdown2"] = np.zeros(out["size_factor"].shape[0])
+        out["factor2"] = np.ones(out["size_factor"].shape[0])
+    u_ko = np.random.default_rng(ss).random(idx.shape[0])
+    sg = np.asarray(design.second_group, dtype=np.int64)[idx]
+    live = np.flatnonzero((sg > 0) & ~escaped)
+    if design.no_guide is not None:
+        live = live[~none[live]]
+    if live.size == 0:
+        return
+    k = model.guide_efficiency[np.asarray(design.second_guide, dtype=np.int64)[idx[live]]]
+    factor = target_factor(model, k, u_ko[live] < k)
+    knock = k if model.modality == "crispra" else 1.0 - factor
+    measured = model.target_index[sg[live] - 1] >= 0
+    if model.dose_response == "none":
+        knock = np.where(measured, knock, 0.0)
+    out["knockdown2"][idx[live]] = knock
+    out["factor2"][idx[live]] = np.where(measured, factor, 1.0)
 
 
 def _cell_log2(model: CountModel, design: Design, noise: dict, c: int, log2_base: np.ndarray) -> np.ndarray:
@@ -417,15 +464,19 @@ def _cell_log2(model: CountModel, design: Design, noise: dict, c: int, log2_base
     lg = log2_base + model.replicate_log2fc[int(design.replicate[c])]
     if model.batch_log2fc is not None and design.batch is not None:
         lg = lg + model.batch_log2fc[int(design.batch[c])]
-    if grp > 0:
+    if grp > 0 and not (design.no_guide is not None and design.no_guide[c]):
         lg = lg + model.shared
         if not noise["escaped"][c]:
-            if model.dose_response == "none":
-                lg = lg + model.effects[grp - 1]
-            else:
-                w = float(dose_weight(model, noise["knockdown"][c]))
-                if w > 0.0:
-                    lg = lg + w * model.effects[grp - 1]
+            groups = [(grp, noise["knockdown"][c])]
+            if design.second_group is not None and design.second_group[c] > 0:
+                groups.append((int(design.second_group[c]), noise["knockdown2"][c]))
+            for g_, kd in groups:
+                if model.dose_response == "none":
+                    lg = lg + model.effects[g_ - 1]
+                else:
+                    w = float(dose_weight(model, kd))
+                    if w > 0.0:
+                        lg = lg + w * model.effects[g_ - 1]
     act = noise.get("activity")
     if act is not None:
         for j in range(act.shape[1]):
@@ -468,7 +519,7 @@ def draw_rows(model: CountModel, design: Design, noise: dict, roots: list, rows:
     shape = 1.0 / alpha[pos]
     out = np.empty((rows.shape[0], G), dtype=np.int64)
     tables = {}
-    extended = is_extended(model)
+    extended = is_extended(model) or design.mixed
     log2_base = np.log2(model.base_mean) if extended else None
     for i, c in enumerate(rows):
         grp = int(design.group[c])
@@ -499,6 +550,10 @@ def draw_rows(model: CountModel, design: Design, noise: dict, roots: list, rows:
         t = -1 if grp == 0 else int(model.target_index[grp - 1])
         if t >= 0:
             lam[t] *= noise["factor"][c]
+        if design.second_group is not None and design.second_group[c] > 0:
+            t2 = int(model.target_index[design.second_group[c] - 1])
+            if t2 >= 0:
+                lam[t2] *= noise["factor2"][c]
         if not lam.max(initial=0.0) < MAX_MEAN:
             raise ValueError(
                 "parameters 'library_loc', 'mean_scale' / 'gene_means' and 'dispersion_a0' / "
@@ -605,7 +660,7 @@ def draw_counts(
 
 
 def expected_matrix(model: CountModel, design: Design, size_factor, escaped, knockdown,
-                    activity=None) -> np.ndarray:
+                    activity=None, knockdown2=None) -> np.ndarray:
     """Expected counts (n x G) given the realised per-cell noise (dense float64).
 
     Parameters
@@ -618,6 +673,8 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
     activity : ndarray (n, K) or None
         Per-cell program activity; None with programs gives the expectation over the
         activity law (``2^(ln 2 program_sd^2 sum_j L_jg^2 / 2)``).
+    knockdown2 : array-like (n,) or None
+        Knockdown of a multiplet's second guide (used with ``design.second_group``).
 
     Returns
     -------
@@ -638,6 +695,8 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
         else:
             base = base + LN2 * model.program_sd ** 2 * np.sum(model.program_loadings ** 2, axis=0)[None, :] / 2
     pert = group > 0
+    if design.no_guide is not None:
+        pert = pert & ~np.asarray(design.no_guide, dtype=bool)
     if np.any(pert):
         pidx = group[pert] - 1
         if model.dose_response == "none":
@@ -646,6 +705,14 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
             w = np.where(escaped[pert], 0.0, dose_weight(model, np.asarray(knockdown, dtype=float)[pert]))
             add = model.shared[None, :] + w[:, None] * model.effects[pidx]
         base[pert] += add
+    second = None
+    if design.second_group is not None:
+        sg = np.asarray(design.second_group, dtype=np.int64)
+        k2 = np.zeros(sg.shape[0]) if knockdown2 is None else np.asarray(knockdown2, dtype=float)
+        second = np.flatnonzero(pert & (sg > 0) & ~escaped)
+        if second.size:
+            w2 = np.ones(second.size) if model.dose_response == "none" else dose_weight(model, k2[second])
+            base[second] += w2[:, None] * model.effects[sg[second] - 1]
     mu = np.exp2(base) * np.asarray(size_factor)[:, None]
     if np.any(pert):
         rows = np.flatnonzero(pert)
@@ -658,6 +725,13 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
         else:
             f = 1.0 - k
         mu[rows, t] *= f
+    if second is not None and second.size:
+        t2 = model.target_index[sg[second] - 1]
+        ok = t2 >= 0
+        rows, t2 = second[ok], t2[ok]
+        k = k2[rows]
+        f = 1.0 + k * (model.activation_fold - 1.0) if model.modality == "crispra" else 1.0 - k
+        mu[rows, t2] *= f
     return mu
 
 

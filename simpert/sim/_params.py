@@ -223,6 +223,19 @@ class ScreenParams(_ParamsMixin):
         categorical ``b0``, ``b1``, ...) and its log2 means move by the batch's offset.
     batch_sd : float, default 0.1
         SD of the per batch x gene log2 offsets (used when n_batches > 1).
+    no_guide_rate : float, default 0.0
+        Probability that a cell labelled with a perturbation carries no guide at all: no
+        knockdown, no specific effects, no shared response (a control cell under a
+        perturbation's label; obs ``n_guides`` 0).
+    multiplet_rate : float, default 0.0
+        Probability that a perturbed cell with a guide carries a second one (high MOI or a
+        doublet), of another perturbation drawn uniformly, with one of its guides drawn
+        uniformly. The cell keeps its first label (obs ``perturbation``) and is flagged
+        (obs ``n_guides`` 2, ``second_perturbation``, ``second_guide``,
+        ``second_knockdown``); it gets both knockdowns and the sum of both perturbations'
+        log2 specific effects (each scaled by its own dose response). The two guides escape
+        together. Multiplets make up ``(1 - no_guide_rate) * multiplet_rate`` of the
+        perturbed cells; control cells carry one non-targeting guide.
     """
 
     n_genes: int = 2000
@@ -266,6 +279,8 @@ class ScreenParams(_ParamsMixin):
     program_shift_sd: float = 0.0
     n_batches: int = 1
     batch_sd: float = 0.1
+    no_guide_rate: float = 0.0
+    multiplet_rate: float = 0.0
 
     _SPEC = {
         "n_genes": Integer(1),
@@ -307,6 +322,8 @@ class ScreenParams(_ParamsMixin):
         "program_shift_sd": Interval(0, 10),
         "n_batches": Integer(1, 10_000),
         "batch_sd": Interval(0, 10),
+        "no_guide_rate": Interval(0, 1),
+        "multiplet_rate": Interval(0, 1),
     }
 
     def __post_init__(self):
@@ -325,6 +342,12 @@ class ScreenParams(_ParamsMixin):
                 f"{self.n_perturbations} with n_genes = {self.n_genes} and unmeasured_targets = "
                 f"{self.unmeasured_targets}"
             )
+        if self.multiplet_rate > 0 and self.n_perturbations < 2:
+            raise ValueError(
+                "parameter 'multiplet_rate' must be 0 with fewer than two perturbations (a multiplet "
+                f"carries guides of two perturbations); got {self.multiplet_rate} with n_perturbations = "
+                f"{self.n_perturbations}"
+            )
         _as_tuple(self, "gene_means", low=0.0, strict=True, length=self.n_genes)
         _as_tuple(self, "systematic_direction", length=self.n_genes)
         for name in ("cells_per_perturbation", "cell_count_dispersion", "replicate_sd", "mean_shape",
@@ -332,7 +355,8 @@ class ScreenParams(_ParamsMixin):
                      "library_loc", "library_sd", "efficiency_a", "efficiency_b", "escape_rate",
                      "ko_residual", "activation_fold", "p_effect", "effect_size", "effect_sd",
                      "systematic_strength", "systematic_sd", "hill_coefficient", "hill_half",
-                     "program_density", "program_sd", "program_shift_sd", "batch_sd"):
+                     "program_density", "program_sd", "program_shift_sd", "batch_sd", "no_guide_rate",
+                     "multiplet_rate"):
             object.__setattr__(self, name, float(getattr(self, name)))
         for name in ("n_genes", "n_perturbations", "unmeasured_targets", "n_control_cells", "min_cells",
                      "n_replicates", "n_guides", "n_programs", "n_batches"):

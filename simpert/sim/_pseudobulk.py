@@ -36,7 +36,19 @@ def design_from_obs(obs: pd.DataFrame, uns: dict) -> Design:
     else:
         guide = np.full(len(labels), -1, dtype=np.int64)
     rep = obs["replicate"].to_numpy(dtype=np.int64) if "replicate" in obs else np.zeros(len(labels), np.int64)
-    return Design(group=group, guide=guide, replicate=rep, batch=batch_codes(obs, uns))
+    design = Design(group=group, guide=guide, replicate=rep, batch=batch_codes(obs, uns))
+    if "n_guides" in obs and "second_perturbation" in obs:
+        design.no_guide = obs["n_guides"].to_numpy(dtype=np.int64) == 0
+        lookup[""] = 0
+        second = obs["second_perturbation"].astype(str).to_numpy()
+        try:
+            design.second_group = np.fromiter((lookup[x] for x in second), dtype=np.int64, count=len(second))
+        except KeyError as err:
+            fail("adata", "an AnnData whose second perturbations are those of its truth", err.args[0])
+        glook = {name: i for i, name in enumerate(guides)}
+        sgl = obs["second_guide"].astype(str).to_numpy() if "second_guide" in obs else np.full(len(second), "")
+        design.second_guide = np.fromiter((glook.get(x, -1) for x in sgl), dtype=np.int64, count=len(sgl))
+    return design
 
 
 def batch_codes(obs: pd.DataFrame, uns: dict) -> np.ndarray | None:
@@ -132,6 +144,9 @@ def store_design(out: ad.AnnData, cell_obs: pd.DataFrame, sample: np.ndarray, by
     }
     if d.batch is not None:
         rec["design"]["batch"] = d.batch
+    if d.mixed:
+        rec["design"].update(second_group=d.second_group, second_guide=d.second_guide, no_guide=d.no_guide,
+                             knockdown2=cell_obs["second_knockdown"].to_numpy(dtype=float))
     act = program_activity(cell_obs, rec)
     if act is not None:
         rec["design"]["activity"] = act

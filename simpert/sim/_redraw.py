@@ -28,6 +28,10 @@ def _stored_design(rec: dict):
     design = Design(group=np.asarray(d["group"], np.int64), guide=np.asarray(d["guide"], np.int64),
                     replicate=np.asarray(d["replicate"], np.int64),
                     batch=np.asarray(d["batch"], np.int64) if "batch" in d else None)
+    if "second_group" in d:
+        design.second_group = np.asarray(d["second_group"], np.int64)
+        design.second_guide = np.asarray(d["second_guide"], np.int64)
+        design.no_guide = np.asarray(d["no_guide"], bool)
     return design, np.asarray(d["sample"], np.int64)
 
 
@@ -70,6 +74,8 @@ def redraw(adata: ad.AnnData, *, rng=None) -> ad.AnnData:
         d.update(size_factor=noise["size_factor"], knockdown=noise["knockdown"], escaped=noise["escaped"])
         if "activity" in noise:
             d["activity"] = noise["activity"]
+        if "knockdown2" in noise:
+            d["knockdown2"] = noise["knockdown2"]
         new_rec["design"] = d
         out_uns["simpert"] = new_rec
         return ad.AnnData(X=X, obs=adata.obs.copy(), var=adata.var.copy(), uns=out_uns)
@@ -82,6 +88,8 @@ def redraw(adata: ad.AnnData, *, rng=None) -> ad.AnnData:
     if "activity" in noise:
         for j in range(noise["activity"].shape[1]):
             obs[f"program_{j}"] = noise["activity"][:, j]
+    if "knockdown2" in noise and "second_knockdown" in obs:
+        obs["second_knockdown"] = noise["knockdown2"]
     out_uns["simpert"] = new_rec
     return ad.AnnData(X=X, obs=obs, var=adata.var.copy(), uns=out_uns)
 
@@ -110,11 +118,13 @@ def expected_counts(adata: ad.AnnData) -> np.ndarray:
         design, sample = _stored_design(rec)
         d = rec["design"]
         mu = expected_matrix(model, design, d["size_factor"], np.asarray(d["escaped"], bool), d["knockdown"],
-                             activity=d.get("activity"))
+                             activity=d.get("activity"), knockdown2=d.get("knockdown2"))
         ind = sp.csr_matrix((np.ones(sample.shape[0]), (sample, np.arange(sample.shape[0]))),
                             shape=(adata.n_obs, sample.shape[0]))
         return np.asarray(ind @ mu)
     design = design_from_obs(adata.obs, rec)
     return expected_matrix(model, design, adata.obs["size_factor"].to_numpy(float),
                            adata.obs["escaped"].to_numpy(bool), adata.obs["knockdown"].to_numpy(float),
-                           activity=program_activity(adata.obs, rec))
+                           activity=program_activity(adata.obs, rec),
+                           knockdown2=adata.obs["second_knockdown"].to_numpy(float)
+                           if "second_knockdown" in adata.obs else None)

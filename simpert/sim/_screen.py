@@ -20,7 +20,7 @@ STREAMS = (
     "base_mean", "dispersion", "targets", "guide_efficiency", "effects", "systematic",
     "cell_counts", "replicates", "design", "noise",
     # added later, at the end, so that no earlier stream moves
-    "programs", "program_shift", "batches", "batch_design",
+    "programs", "program_shift", "batches", "batch_design", "multiplets",
 )
 
 
@@ -128,7 +128,8 @@ def _draw_programs(p: ScreenParams, streams: dict, targets: np.ndarray, effects:
 
 
 def _draw_design(p: ScreenParams, n_cells: np.ndarray, ss: np.random.SeedSequence,
-                 batch_ss: np.random.SeedSequence | None = None) -> Design:
+                 batch_ss: np.random.SeedSequence | None = None,
+                 mixed_ss: np.random.SeedSequence | None = None) -> Design:
     P = p.n_perturbations
     sizes = np.concatenate([[p.n_control_cells], n_cells]).astype(np.int64)
     group = np.repeat(np.arange(P + 1), sizes)
@@ -151,7 +152,38 @@ def _draw_design(p: ScreenParams, n_cells: np.ndarray, ss: np.random.SeedSequenc
             m = int(sizes[j])
             batch[start:start + m] = np.random.default_rng(child).integers(0, p.n_batches, m)
             start += m
-    return Design(group=group, guide=guide, replicate=replicate, batch=batch)
+    design = Design(group=group, guide=guide, replicate=replicate, batch=batch)
+    if (p.multiplet_rate > 0 or p.no_guide_rate > 0) and mixed_ss is not None:
+        _draw_mixed(p, sizes, design, mixed_ss)
+    return design
+
+
+def _draw_mixed(p: ScreenParams, sizes: np.ndarray, design: Design, ss: np.random.SeedSequence) -> None:
+    """Cells without a guide and multiplets: one stream per perturbation, four draws per cell
+    (no-guide uniform, multiplet uniform, second perturbation, second guide), all drawn
+    whatever the rates."""
+    P = p.n_perturbations
+    n = design.group.shape[0]
+    second = np.zeros(n, dtype=np.int64)
+    second_guide = np.full(n, -1, dtype=np.int64)
+    none = np.zeros(n, dtype=bool)
+    start = int(sizes[0])
+    for j, child in enumerate(fresh(ss).spawn(P), start=1):
+        m = int(sizes[j])
+        g = np.random.default_rng(child)
+        u_none, u_mult = g.random(m), g.random(m)
+        other = g.integers(0, max(P - 1, 1), m)
+        sguide = g.integers(0, p.n_guides, m)
+        sl = slice(start, start + m)
+        none[sl] = u_none < p.no_guide_rate
+        mult = (u_mult < p.multiplet_rate) & ~none[sl]
+        q = other + (other >= j - 1)  # another perturbation, uniformly (0-based)
+        second[sl] = np.where(mult, q + 1, 0)
+        second_guide[sl] = np.where(mult, q * p.n_guides + sguide, -1)
+        start += m
+    design.no_guide = none
+    design.second_group = second
+    design.second_guide = second_guide
 
 
 def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells", out=None,
@@ -232,7 +264,7 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
     )
     if out is None:
         _check_size(model, p.n_control_cells + int(tr["n_cells"].sum()), output)
-    design = _draw_design(p, tr["n_cells"], streams["design"], streams["batch_design"])
+    design = _draw_design(p, tr["n_cells"], streams["design"], streams["batch_design"], streams["multiplets"])
     genes = gene_names(G)
     t_idx = tr["targets"]
     width = max(5, len(str(max(p.unmeasured_targets - 1, 0))))
@@ -245,11 +277,17 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
     specific[has, t_idx[has]] = np.log2(exp_factor[has])
     e = p.escape_rate
     if p.dose_response == "none":
+        mean_cell = None
         log2fc = tr["shared"][None, :] + np.log2((1.0 - e) * np.exp2(specific) + e)
     else:
         mean_cell, response = _dose_mean(model, tr["eff"], tr["effects"])
         mean_cell[has, t_idx[has]] = exp_factor[has]
         log2fc = tr["shared"][None, :] + np.log2((1.0 - e) * mean_cell + e)
+    single_log2fc = None
+    if p.multiplet_rate > 0 or p.no_guide_rate > 0:
+        single_log2fc = log2fc
+        A = np.exp2(specific) if mean_cell is None else mean_cell
+        log2fc = _labelled_log2fc(A, tr["shared"], e, p.multiplet_rate, p.no_guide_rate)
     check_finite(("effect_size", "effect_sd", "systematic_strength", "systematic_sd",
                   "systematic_direction"), log2fc=log2fc, shared_log2fc=tr["shared"])
     truth = {
@@ -268,6 +306,8 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
     }
     if p.dose_response != "none":
         truth["dose_response"] = response
+    if single_log2fc is not None:
+        truth["single_log2fc"] = single_log2fc
     if "loadings" in tr:
         truth.update(program_loadings=tr["loadings"], program_shift=tr["shift"],
                      program_log2fc=tr["program_log2fc"])
@@ -303,6 +343,23 @@ def batch_names(n: int) -> list:
     list of str
     """
     return [f"b{i}" for i in range(n)]
+
+
+def _labelled_log2fc(A: np.ndarray, shared: np.ndarray, e: float, m: float, nu: float) -> np.ndarray:
+    """Log2FC of the mean of the cells labelled p when some carry no guide or a second one.
+
+    ``A`` (P x G) is the mean expression ratio of a non-escaped single-guide cell (target
+    included). A labelled cell has no guide with probability ``nu`` (ratio 1); otherwise it
+    escapes with probability ``e`` (ratio ``2^shared``), else it is a multiplet with
+    probability ``m``, whose ratio is ``2^shared A_p A_q`` averaged over the other
+    perturbations q (the two guides are drawn independently, so their means multiply):
+
+        2^log2fc_p = nu + (1 - nu) 2^shared [(1 - e) A_p ((1 - m) + m mean_{q != p} A_q) + e]
+    """
+    P = A.shape[0]
+    other = (A.sum(axis=0)[None, :] - A) / max(P - 1, 1)
+    inner = (1.0 - e) * A * ((1.0 - m) + m * other) + e
+    return np.log2(nu + (1.0 - nu) * np.exp2(shared)[None, :] * inner)
 
 
 def _dose_mean(model: CountModel, eff: np.ndarray, effects: np.ndarray):
@@ -392,6 +449,16 @@ def _design_obs(design: Design, uns: dict, noise: dict) -> pd.DataFrame:
     if act is not None:
         for j in range(act.shape[1]):
             obs[f"program_{j}"] = act[:, j]
+    if design.mixed:
+        sg = np.asarray(design.second_group, dtype=np.int64)
+        n_guides = np.where(sg > 0, 2, 1)
+        n_guides[np.asarray(design.no_guide, dtype=bool)] = 0
+        obs["n_guides"] = n_guides.astype(np.int64)
+        obs["second_perturbation"] = np.asarray([""] + perts, dtype=object)[sg]
+        sgi = np.asarray(design.second_guide, dtype=np.int64)
+        gnames = np.asarray([""] + list(guides), dtype=object)
+        obs["second_guide"] = gnames[np.where(sgi >= 0, sgi + 1, 0)]
+        obs["second_knockdown"] = noise.get("knockdown2", np.zeros(n))
     return obs
 
 
