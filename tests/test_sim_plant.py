@@ -180,18 +180,23 @@ def test_real_gene_gene_correlation_is_preserved():
                   p_effect=0.05, effect_size=1.0, rng=8)
     tr = sim.truth(a)
     X = a.X.toarray().astype(float)
-    pert = a.obs["perturbation"].astype(str)
-    loaded = [j for j in range(20) if tr.genes[j] not in set(tr.targets)]
-    src = _offdiag_corr(ctrl.X.toarray().astype(float), loaded)
-    planted = _offdiag_corr(X[(pert != tr.control).to_numpy()], loaded)
-    held_out = _offdiag_corr(X[(pert == tr.control).to_numpy()], loaded)
-    assert np.mean(np.abs(src)) > 0.15  # the controls are correlated
-    assert np.corrcoef(src, planted)[0, 1] > 0.9
-    assert np.mean(np.abs(planted)) == pytest.approx(np.mean(np.abs(src)), abs=0.04)
-    assert np.mean(np.abs(planted)) == pytest.approx(np.mean(np.abs(held_out)), abs=0.04)
-    # a simulation fitted to the same controls has no such correlation (compare sees it)
+    pert = a.obs["perturbation"].astype(str).to_numpy()
+    held = X[pert == tr.control]
+    planted, held_out = [], []
+    for p in tr.perturbations:  # within each perturbation, the loaded genes it leaves alone
+        genes = [j for j in range(20) if tr.specific.loc[p].iloc[j] == 0]
+        planted.append(_offdiag_corr(X[pert == p], genes))
+        held_out.append(_offdiag_corr(held, genes))
+    planted, held_out = np.concatenate(planted), np.concatenate(held_out)
+    src = _offdiag_corr(ctrl.X.toarray().astype(float), list(range(20)))
+    assert np.mean(np.abs(src)) > 0.3  # the controls are correlated
+    assert np.corrcoef(planted, held_out)[0, 1] > 0.95  # the same structure, pair by pair
+    # the same level (up to which cells share the latent factor's draws: about +-0.03)
+    assert np.mean(np.abs(planted)) == pytest.approx(np.mean(np.abs(held_out)), abs=0.07)
+    assert np.mean(np.abs(planted)) == pytest.approx(np.mean(np.abs(src)), abs=0.07)
+    # a simulation fitted to the same cells has no such correlation
     fitted = sim.screen(sim.estimate_params(a), rng=9)
-    free = _offdiag_corr(fitted.X.toarray().astype(float), loaded)
+    free = _offdiag_corr(fitted.X.toarray().astype(float), list(range(20)))
     assert np.mean(np.abs(free)) < 0.5 * np.mean(np.abs(planted))
 
 
