@@ -48,7 +48,7 @@ def default_simulate(scenario, *, rng):
     if scenario.kind == "screen":
         if isinstance(params, Mapping):
             params = sim.ScreenParams(**params)
-        return sim.screen(params, rng=rng)
+        return sim.screen(params, rng=rng, output=getattr(scenario, "output", "cells"))
     if scenario.kind == "noise_only":
         if isinstance(params, Mapping):
             params = sim.NoiseOnlyParams(**params)

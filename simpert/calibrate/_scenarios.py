@@ -63,6 +63,12 @@ class Scenario:
         strength of the systematic response).
     source : str or None
         File the scenario was read from.
+    output : {"cells", "pseudobulk"}, default "cells"
+        For ``kind = "screen"``: draw cells, or samples summed per perturbation x replicate
+        without ever holding the cell matrix (``simpert.sim.screen(output="pseudobulk")``),
+        so that a replicate may be a genome-scale screen of millions of cells (memory: the
+        samples and a few numbers per cell). Metrics that need cells score NaN on
+        pseudobulk replicates and are reported as such.
     """
 
     name: str
@@ -72,6 +78,7 @@ class Scenario:
     description: str = ""
     labels: dict = field(default_factory=dict)
     source: str | None = None
+    output: str = "cells"
 
     def __post_init__(self):
         check("name", self.name, _NonEmptyStr())
@@ -80,6 +87,11 @@ class Scenario:
         check("test_fraction", self.test_fraction, Interval(0, 1, closed="neither"))
         if not isinstance(self.labels, Mapping):
             fail("labels", "a table of numbers", self.labels, exc=TypeError)
+        if self.output not in ("cells", "pseudobulk"):
+            fail("output", "'cells' or 'pseudobulk'", self.output)
+        if self.output != "cells" and self.kind != "screen":
+            fail("output", "'cells' for a scenario of kind " + repr(self.kind) + " ('pseudobulk' is for kind "
+                 "'screen')", self.output)
 
     @classmethod
     def from_dict(cls, data: Mapping, *, source: str | None = None, name: str | None = None) -> "Scenario":
@@ -89,7 +101,7 @@ class Scenario:
         ----------
         data : mapping
             Either ``{"scenario": {...}, "params": {...}}`` or a flat dict whose keys
-            ``name``, ``kind``, ``test_fraction``, ``description`` and ``labels`` describe
+            ``name``, ``kind``, ``test_fraction``, ``description``, ``labels`` and ``output`` describe
             the scenario and whose other keys are simulator parameters.
         source : str, optional
             Where the dict came from.
@@ -102,7 +114,7 @@ class Scenario:
         """
         if not isinstance(data, Mapping):
             fail("scenario", "a mapping", data, exc=TypeError)
-        meta_keys = {"name", "kind", "test_fraction", "description", "labels"}
+        meta_keys = {"name", "kind", "test_fraction", "description", "labels", "output"}
         if "scenario" in data or "params" in data:
             unknown = set(data) - {"scenario", "params"}
             if unknown:
