@@ -170,3 +170,23 @@ def test_parametric_trend_without_convergence_falls_back_to_local(monkeypatch):
     assert trend.kind == "local" and trend.requested == "parametric"
     local = nt.fit_trend(means, disps, fit_type="local")
     np.testing.assert_array_equal(trend(means), local(means))
+
+
+def test_trend_refused_when_no_estimate_is_above_a_hundred_times_min_disp():
+    # R's estimateDispersionsFit stops when no gene-wise estimate exceeds 100 * minDisp (strictly):
+    # kills the `>` -> `>=` and number mutants of that rule in _native_trend.fit_trend
+    from simpert.de._native_trend import fit_trend
+
+    means = np.geomspace(1.0, 1e3, 50)
+    for fit_type in ("parametric", "local", "mean"):
+        with pytest.raises(ValueError, match="above 1e-6"):
+            fit_trend(means, np.full(50, 100 * 1e-8), fit_type=fit_type)
+        # half a percent above the bound: used
+        assert fit_trend(means, np.full(50, 1.005e-6), fit_type=fit_type).kind in ("local", "mean")
+    # one estimate just above the bound is enough to fit; the mean trend then averages the
+    # estimates above 10 * minDisp (R's useForMean), a 0.1% trimmed mean by hand
+    disps = np.r_[np.full(49, 100 * 1e-8), 0.5]
+    t = fit_trend(means, disps, fit_type="mean")
+    vals = np.sort(disps[disps > 10 * 1e-8])
+    k = int(np.floor(vals.size * 0.001))
+    assert t.kind == "mean" and t.coef[0] == pytest.approx(vals[k:vals.size - k].mean(), rel=1e-12)
