@@ -112,10 +112,10 @@ def test_large_screens_store_int64_row_pointers(tmp_path, monkeypatch, in_memory
 
 
 #: A screen with the realism features on: Hill dose response, latent programs, batches,
-#: multiplets and cells without a guide.
+#: multiplets, cells without a guide and double perturbations.
 KW_REAL = dict(KW, dose_response="hill", hill_coefficient=3.0, hill_half=0.4, n_programs=2, program_shift_sd=0.4,
                n_batches=3, batch_sd=0.3, modality="ko", unmeasured_targets=1, multiplet_rate=0.3,
-               no_guide_rate=0.1)
+               no_guide_rate=0.1, n_combinations=3, interaction="mixed")
 
 
 @pytest.mark.parametrize("chunk,workers", [(37, 2), (500, 1)])

@@ -1,4 +1,5 @@
-"""Screens that look like real ones: dose response, latent programs, batches, multiplets.
+"""Screens that look like real ones: dose response, latent programs, batches, multiplets,
+double perturbations with genetic interactions.
 
 Each feature is a ScreenParams parameter, off by default. For each: a distribution test
 (the realised effect matches its parameter), an off-invariance test (switching it off, or
@@ -20,7 +21,7 @@ from simpert.sim._engine import fresh, hill_response
 from simpert.sim._screen import STREAMS
 
 SIMULATIONS = Path(__file__).resolve().parents[1] / "simulations"
-NEW_SCENARIOS = ["dosage_hill", "programs_batches", "multiplets"]
+NEW_SCENARIOS = ["dosage_hill", "programs_batches", "multiplets", "combinations"]
 
 
 def _noise_stream(seed: int) -> np.random.SeedSequence:
@@ -49,6 +50,7 @@ def test_hill_response_form():
     dict(n_batches=3, batch_sd=0.3, n_replicates=2),
     dict(dose_response="hill", n_programs=2, program_shift_sd=0.3, n_batches=2),
     dict(multiplet_rate=0.3, no_guide_rate=0.1, modality="ko", dose_response="hill", unmeasured_targets=1),
+    dict(n_combinations=3, interaction="mixed", dose_response="hill", multiplet_rate=0.2, n_batches=2),
 ])
 def test_redraw_with_the_screens_noise_stream_reproduces_it(extra, tmp_path):
     """The stored model (uns) round-trips every new feature: also after write_h5ad / read_h5ad."""
@@ -93,11 +95,20 @@ def test_defaults_leave_the_schema_unchanged():
     ("batch_sd", -0.2, "'batch_sd'"),
     ("no_guide_rate", 1.2, "'no_guide_rate'"),
     ("multiplet_rate", -0.1, "'multiplet_rate'"),
+    ("n_combinations", -1, "'n_combinations'"),
+    ("interaction", "epistasis", "'interaction'"),
+    ("interaction_strength", 1.5, "'interaction_strength'"),
 ])
 def test_bad_values_name_the_parameter(field, value, match):
     with pytest.raises((ValueError, TypeError), match=match) as err:
         sim.ScreenParams(**{field: value})
     assert "must" in str(err.value) and "got" in str(err.value)
+
+
+def test_combinations_need_enough_pairs():
+    with pytest.raises(ValueError, match="parameter 'n_combinations' must be at most") as err:
+        sim.ScreenParams(n_perturbations=4, n_combinations=7)
+    assert "= 6; got 7" in str(err.value)
 
 
 def test_multiplets_need_two_perturbations():
@@ -497,6 +508,131 @@ def test_multiplets_change_only_the_cells_they_touch():
     keep = (on.obs.n_guides > 0).to_numpy()
     np.testing.assert_array_equal(on.obs.second_perturbation.to_numpy()[keep],
                                   more.obs.second_perturbation.to_numpy()[keep])
+
+
+# --------------------------------------------------------------------------- 5. double perturbations
+
+COMBO = dict(n_genes=120, n_perturbations=6, n_control_cells=1500, cells_per_perturbation=1500,
+             cell_count_dispersion=0.0, escape_rate=0.1, p_effect=0.25, effect_size=1.0, library_sd=0.0,
+             mean_shape=8.0, mean_scale=6.0, n_combinations=4, interaction_strength=0.6)
+#: expected interaction (double - a - b) of each type, s = 0.6
+FORMULA = {
+    "additive": lambda a, b, dom_b: 0.0 * a,
+    "synergistic": lambda a, b, dom_b: 0.6 * (a + b),
+    "buffering": lambda a, b, dom_b: -0.6 * (a + b),
+    "epistatic": lambda a, b, dom_b: -a if dom_b else -b,
+}
+
+
+def _mc_z(ratios, lfc):
+    """z-scores of the per-cell mean expression ratio against ``2^lfc`` (Monte Carlo error)."""
+    n = ratios.shape[0]
+    mean, se = ratios.mean(0), ratios.std(0, ddof=1) / np.sqrt(n)
+    target = np.exp2(lfc)
+    return (mean - target) / np.maximum(se, 1e-9 * target)
+
+
+def _singles(a, n_single):
+    """Singles' full-dose effects with the target columns zeroed (the knockdown is per cell)."""
+    tr = a.uns["simpert"]["truth"]
+    spec = np.asarray(tr["specific_log2fc"])[:n_single].copy()
+    ti = np.asarray(tr["target_index"])[:n_single]
+    spec[np.arange(n_single), ti] = 0.0
+    return spec
+
+
+@pytest.mark.parametrize("kind", ["additive", "synergistic", "buffering", "epistatic"])
+def test_double_follows_its_interaction_model(kind):
+    a = sim.screen(rng=61, interaction=kind, **COMBO)
+    tr = a.uns["simpert"]["truth"]
+    P, C = 6, 4
+    names = list(tr["perturbations"])
+    pairs = np.asarray(tr["combination_pairs"])
+    assert names[P:] == [f"{names[i]}+{names[j]}" for i, j in pairs] and len(set(map(tuple, pairs))) == C
+    assert list(tr["combination_type"]) == [kind] * C
+    single = _singles(a, P)
+    coef = np.asarray(tr["combination_coef"])
+    for c, (i, j) in enumerate(pairs):
+        A, B = single[i], single[j]
+        dom_b = coef[c, 0] == 0.0
+        if kind == "epistatic":  # the double equals one of the singles
+            assert sorted(coef[c]) == [0.0, 1.0]
+        np.testing.assert_allclose(tr["combination_effects"][c], A + B + FORMULA[kind](A, B, dom_b), atol=1e-12)
+        np.testing.assert_allclose(tr["combination_interaction"][c], FORMULA[kind](A, B, dom_b), atol=1e-12)
+    # per cell: the NB mean is base * 2^(double's effect) with both targets knocked down
+    obs = a.obs
+    ti = np.asarray(tr["target_index"])
+    codes = obs.perturbation.cat.codes.to_numpy()
+    cells = np.flatnonzero((codes > P) & ~obs.escaped.to_numpy())
+    c_of = codes[cells] - 1 - P
+    log2 = np.asarray(tr["combination_effects"])[c_of]
+    log2[np.arange(cells.size), ti[pairs[c_of, 0]]] += np.log2(1 - obs.knockdown.to_numpy()[cells])
+    log2[np.arange(cells.size), ti[pairs[c_of, 1]]] += np.log2(1 - obs.second_knockdown.to_numpy()[cells])
+    mu = sim.expected_counts(a)
+    np.testing.assert_allclose(mu[cells], a.var.base_mean.to_numpy()[None, :] * np.exp2(log2), rtol=1e-10)
+    # Monte Carlo: truth log2FC of each double = log2 of its cells' mean NB mean over controls
+    base = a.var.base_mean.to_numpy()
+    lfc = np.asarray(tr["log2fc"])
+    z = np.stack([_mc_z(mu[codes == P + 1 + c] / base, lfc[P + c]) for c in range(C)])
+    assert np.max(np.abs(z)) < 4.5, np.max(np.abs(z))
+    # and the counts: summed per double and gene against the summed NB means
+    x = a.X.toarray().astype(float)
+    alpha = a.var.dispersion.to_numpy()
+    for c in range(C):
+        rows = codes == P + 1 + c
+        m = mu[rows]
+        z = (x[rows].sum(0) - m.sum(0)) / np.sqrt(m.sum(0) + alpha * (m ** 2).sum(0))
+        assert np.max(np.abs(z)) < 4.5
+
+
+def test_double_with_a_dose_response_monte_carlo():
+    """Each single at its own dose: truth = mean over guide pairs of the product of the parts."""
+    a = sim.screen(rng=62, interaction="synergistic", dose_response="hill", hill_coefficient=3.0, hill_half=0.4,
+                   efficiency_a=1.0, efficiency_b=1.0, modality="ko", **COMBO)
+    tr = a.uns["simpert"]["truth"]
+    mu = sim.expected_counts(a)
+    codes = a.obs.perturbation.cat.codes.to_numpy()
+    base = a.var.base_mean.to_numpy()
+    lfc = np.asarray(tr["log2fc"])
+    z = np.stack([_mc_z(mu[codes == 7 + c] / base, lfc[6 + c]) for c in range(4)])
+    assert np.max(np.abs(z)) < 4.5, np.max(np.abs(z))
+    # the doses matter: without the dose response the doubles' truth is another one
+    plain = sim.screen(rng=62, interaction="synergistic", efficiency_a=1.0, efficiency_b=1.0, modality="ko", **COMBO)
+    assert np.max(np.abs(lfc[6:] - np.asarray(plain.uns["simpert"]["truth"]["log2fc"])[6:])) > 0.5
+
+
+def test_mixed_interactions_draw_every_type():
+    a = sim.screen(rng=63, n_genes=50, n_perturbations=30, n_control_cells=10, cells_per_perturbation=3,
+                   n_combinations=200, interaction="mixed")
+    tr = a.uns["simpert"]["truth"]
+    types, counts = np.unique(np.asarray(tr["combination_type"]), return_counts=True)
+    assert list(types) == ["additive", "buffering", "epistatic", "synergistic"]
+    assert np.sum((counts - 50) ** 2 / 50) < 3 + 4 * np.sqrt(6)
+    coef = np.asarray(tr["combination_coef"])
+    t = np.asarray(tr["combination_type"])
+    np.testing.assert_array_equal(coef[t == "synergistic"], 1.5)
+    np.testing.assert_array_equal(coef[t == "buffering"], 0.5)
+    assert np.all(coef[t == "epistatic"].sum(1) == 1.0)
+
+
+def test_combinations_change_no_other_draw():
+    kw = dict(n_genes=80, n_perturbations=6, n_control_cells=60, cells_per_perturbation=40, escape_rate=0.2,
+              n_replicates=2, rng=64)
+    off = sim.screen(**kw)
+    add = sim.screen(**kw, n_combinations=4)
+    buf = sim.screen(**kw, n_combinations=4, interaction="buffering")
+    n = off.n_obs
+    for x in (add, buf):  # the doubles' cells come after every single's: those are unchanged
+        assert (x.X[:n] != off.X).nnz == 0
+        for col in off.obs.columns:
+            np.testing.assert_array_equal(x.obs[col].astype(str).to_numpy()[:n], off.obs[col].astype(str).to_numpy())
+        np.testing.assert_array_equal(sim.truth(x).log2fc.to_numpy()[:6], sim.truth(off).log2fc.to_numpy())
+    # another interaction model: the same pairs, cells, guides and noise; other counts in the doubles
+    for col in ("perturbation", "guide", "second_guide", "size_factor", "knockdown", "second_knockdown", "escaped"):
+        np.testing.assert_array_equal(add.obs[col].to_numpy(), buf.obs[col].to_numpy())
+    np.testing.assert_array_equal(add.uns["simpert"]["truth"]["combination_pairs"],
+                                  buf.uns["simpert"]["truth"]["combination_pairs"])
+    assert (add.X[n:] != buf.X[n:]).nnz > 0
 
 
 # --------------------------------------------------------------------------- scenario files

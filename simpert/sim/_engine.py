@@ -66,6 +66,12 @@ class CountModel:
         SD of the per-cell program activity.
     batch_log2fc : ndarray (B, G) or None
         Log2 offsets per batch and gene (None: one batch, no offsets).
+    combo_pairs : ndarray (C, 2) of int or None
+        Double perturbations (the last C rows of ``effects``): the two singles (0-based).
+        ``effects`` holds each double's full-dose effect ``c_A a + c_B b``, ``target_index``
+        the first single's target; the second single's target is knocked down per cell.
+    combo_coef : ndarray (C, 2) or None
+        The coefficients ``(c_A, c_B)`` of each double.
     """
 
     base_mean: np.ndarray
@@ -87,6 +93,26 @@ class CountModel:
     program_loadings: np.ndarray | None = None
     program_sd: float = 0.0
     batch_log2fc: np.ndarray | None = None
+    combo_pairs: np.ndarray | None = None
+    combo_coef: np.ndarray | None = None
+
+
+def _combo(model: CountModel, grp: int) -> int:
+    """Index of group ``grp``'s double perturbation, or -1 for a single (or the control)."""
+    if model.combo_pairs is None or grp == 0:
+        return -1
+    c = grp - 1 - (model.effects.shape[0] - model.combo_pairs.shape[0])
+    return c if c >= 0 else -1
+
+
+def _second_group(model: CountModel, design: Design, c: int) -> int:
+    """Group of the second guide of cell ``c`` (a multiplet's, or a double's second single), 0 if none."""
+    k = _combo(model, int(design.group[c]))
+    if k >= 0:
+        return int(model.combo_pairs[k, 1]) + 1
+    if design.second_group is not None:
+        return int(design.second_group[c])
+    return 0
 
 
 @dataclass
@@ -182,7 +208,8 @@ def is_extended(model: CountModel) -> bool:
     -------
     bool
     """
-    return model.dose_response != "none" or _n_programs(model) > 0 or model.batch_log2fc is not None
+    return (model.dose_response != "none" or _n_programs(model) > 0 or model.batch_log2fc is not None
+            or model.combo_pairs is not None)
 
 
 def child_stream(ss: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
@@ -419,14 +446,14 @@ def cell_noise(model: CountModel, design: Design, noise_ss: np.random.SeedSequen
             g_act = np.random.default_rng(child_stream(streams[grp], 4))
             out["activity"][idx] = model.program_sd * g_act.standard_normal((hi - lo, K))
         if design.mixed and grp > 0:
-            _mixed_noise(model, design, idx, escaped, child_stream(streams[grp], 5), out)
+            _mixed_noise(model, design, grp, idx, escaped, child_stream(streams[grp], 5), out)
     return out
 
 
-def _mixed_noise(model: CountModel, design: Design, idx: np.ndarray, escaped: np.ndarray,
+def _mixed_noise(model: CountModel, design: Design, grp: int, idx: np.ndarray, escaped: np.ndarray,
                  ss: np.random.SeedSequence, out: dict) -> None:
-    """Cells without a guide lose knockdown and escape; a multiplet's second guide gets its own
-    KO editing (the group stream's sixth child) and shares the cell's escape."""
+    """Cells without a guide lose knockdown and escape; a multiplet's (or a double's) second
+    guide gets its own KO editing (the group stream's sixth child) and shares the cell's escape."""
     if design.no_guide is not None:
         none = np.asarray(design.no_guide, dtype=bool)[idx]
         out["escaped"][idx[none]] = False
@@ -438,7 +465,11 @@ def _mixed_noise(model: CountModel, design: Design, idx: np.ndarray, escaped: np
         out["knockdown2"] = np.zeros(out["size_factor"].shape[0])
         out["factor2"] = np.ones(out["size_factor"].shape[0])
     u_ko = np.random.default_rng(ss).random(idx.shape[0])
-    sg = np.asarray(design.second_group, dtype=np.int64)[idx]
+    k_combo = _combo(model, grp)
+    if k_combo >= 0:
+        sg = np.full(idx.shape[0], int(model.combo_pairs[k_combo, 1]) + 1, dtype=np.int64)
+    else:
+        sg = np.asarray(design.second_group, dtype=np.int64)[idx]
     live = np.flatnonzero((sg > 0) & ~escaped)
     if design.no_guide is not None:
         live = live[~none[live]]
@@ -467,16 +498,23 @@ def _cell_log2(model: CountModel, design: Design, noise: dict, c: int, log2_base
     if grp > 0 and not (design.no_guide is not None and design.no_guide[c]):
         lg = lg + model.shared
         if not noise["escaped"][c]:
-            groups = [(grp, noise["knockdown"][c])]
-            if design.second_group is not None and design.second_group[c] > 0:
-                groups.append((int(design.second_group[c]), noise["knockdown2"][c]))
-            for g_, kd in groups:
-                if model.dose_response == "none":
-                    lg = lg + model.effects[g_ - 1]
-                else:
-                    w = float(dose_weight(model, kd))
-                    if w > 0.0:
-                        lg = lg + w * model.effects[g_ - 1]
+            k_combo = _combo(model, grp)
+            if k_combo >= 0 and model.dose_response != "none":  # each single at its own dose
+                (ia, ib), (ca, cb) = model.combo_pairs[k_combo], model.combo_coef[k_combo]
+                wa = ca * float(dose_weight(model, noise["knockdown"][c]))
+                wb = cb * float(dose_weight(model, noise["knockdown2"][c]))
+                lg = lg + (wa * model.effects[ia] + wb * model.effects[ib])
+            else:
+                groups = [(grp, noise["knockdown"][c])]
+                if design.second_group is not None and design.second_group[c] > 0:
+                    groups.append((int(design.second_group[c]), noise["knockdown2"][c]))
+                for g_, kd in groups:
+                    if model.dose_response == "none":
+                        lg = lg + model.effects[g_ - 1]
+                    else:
+                        w = float(dose_weight(model, kd))
+                        if w > 0.0:
+                            lg = lg + w * model.effects[g_ - 1]
     act = noise.get("activity")
     if act is not None:
         for j in range(act.shape[1]):
@@ -550,8 +588,9 @@ def draw_rows(model: CountModel, design: Design, noise: dict, roots: list, rows:
         t = -1 if grp == 0 else int(model.target_index[grp - 1])
         if t >= 0:
             lam[t] *= noise["factor"][c]
-        if design.second_group is not None and design.second_group[c] > 0:
-            t2 = int(model.target_index[design.second_group[c] - 1])
+        g2 = _second_group(model, design, c) if design.mixed else 0
+        if g2 > 0:
+            t2 = int(model.target_index[g2 - 1])
             if t2 >= 0:
                 lam[t2] *= noise["factor2"][c]
         if not lam.max(initial=0.0) < MAX_MEAN:
@@ -706,13 +745,29 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
             add = model.shared[None, :] + w[:, None] * model.effects[pidx]
         base[pert] += add
     second = None
+    k2 = np.zeros(group.shape[0]) if knockdown2 is None else np.asarray(knockdown2, dtype=float)
+    sg = np.zeros(group.shape[0], dtype=np.int64)
     if design.second_group is not None:
-        sg = np.asarray(design.second_group, dtype=np.int64)
-        k2 = np.zeros(sg.shape[0]) if knockdown2 is None else np.asarray(knockdown2, dtype=float)
+        sg = np.asarray(design.second_group, dtype=np.int64).copy()
         second = np.flatnonzero(pert & (sg > 0) & ~escaped)
         if second.size:
             w2 = np.ones(second.size) if model.dose_response == "none" else dose_weight(model, k2[second])
             base[second] += w2[:, None] * model.effects[sg[second] - 1]
+    if model.combo_pairs is not None:
+        n_single = model.effects.shape[0] - model.combo_pairs.shape[0]
+        cidx = group - 1 - n_single
+        is_combo = group > n_single
+        sg[is_combo] = model.combo_pairs[cidx[is_combo], 1] + 1
+        rows = np.flatnonzero(is_combo & pert & ~escaped)
+        if rows.size and model.dose_response != "none":  # replace the full-dose row by each single at its dose
+            kk = cidx[rows]
+            wa = model.combo_coef[kk, 0] * dose_weight(model, np.asarray(knockdown, dtype=float)[rows])
+            wb = model.combo_coef[kk, 1] * dose_weight(model, k2[rows])
+            pa, pb = model.combo_pairs[kk, 0], model.combo_pairs[kk, 1]
+            w_full = dose_weight(model, np.asarray(knockdown, dtype=float)[rows])  # added above
+            base[rows] += (wa[:, None] * model.effects[pa] + wb[:, None] * model.effects[pb]
+                           - w_full[:, None] * model.effects[group[rows] - 1])
+        second = np.flatnonzero(pert & (sg > 0) & ~escaped)
     mu = np.exp2(base) * np.asarray(size_factor)[:, None]
     if np.any(pert):
         rows = np.flatnonzero(pert)
@@ -768,6 +823,11 @@ def model_from_uns(adata) -> CountModel:
     target_index = np.asarray(tr.get("count_target_index", tr["target_index"]), dtype=np.int64).reshape(P)
     has = np.flatnonzero(target_index >= 0)
     effects[has, target_index[has]] = 0.0  # the target is modulated per cell
+    pairs = coef = None
+    if "combination_pairs" in tr:  # doubles: their stored full-dose effects (targets included)
+        pairs = np.asarray(tr["combination_pairs"], dtype=np.int64).reshape(-1, 2)
+        coef = np.asarray(tr["combination_coef"], dtype=float).reshape(-1, 2)
+        effects[P - pairs.shape[0]:] = np.asarray(tr["combination_effects"], dtype=float).reshape(-1, G)
     return CountModel(
         base_mean=np.asarray(adata.var["base_mean"], dtype=float),
         dispersion=np.asarray(adata.var["dispersion"], dtype=float),
@@ -789,4 +849,6 @@ def model_from_uns(adata) -> CountModel:
                           if "program_loadings" in tr else None),
         program_sd=float(cm.get("program_sd", 0.0)),
         batch_log2fc=np.asarray(tr["batch_log2fc"], dtype=float).reshape(-1, G) if "batch_log2fc" in tr else None,
+        combo_pairs=pairs,
+        combo_coef=coef,
     )

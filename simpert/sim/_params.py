@@ -14,11 +14,13 @@ import numpy as np
 
 from .._validation import ArrayLike, Instance, Integer, Interval, OneOf, check, check_params
 
-__all__ = ["ScreenParams", "NoiseOnlyParams", "NetworkParams", "MODALITIES", "DOSE_RESPONSES"]
+__all__ = ["ScreenParams", "NoiseOnlyParams", "NetworkParams", "MODALITIES", "DOSE_RESPONSES", "INTERACTIONS"]
 
 MODALITIES = ("crispri", "ko", "crispra")
 #: Dose-response forms of :class:`ScreenParams` (``dose_response``).
 DOSE_RESPONSES = ("none", "hill")
+#: Genetic-interaction models of double perturbations (``interaction``).
+INTERACTIONS = ("additive", "synergistic", "buffering", "epistatic", "mixed")
 
 
 def _h5ad_safe(value: Any) -> Any:
@@ -236,6 +238,21 @@ class ScreenParams(_ParamsMixin):
         log2 specific effects (each scaled by its own dose response). The two guides escape
         together. Multiplets make up ``(1 - no_guide_rate) * multiplet_rate`` of the
         perturbed cells; control cells carry one non-targeting guide.
+    n_combinations : int, default 0
+        Double perturbations, labelled ``"A+B"`` (GEARS style) after the singles: distinct
+        pairs of single perturbations drawn uniformly; each cell carries one guide of A and
+        one of B (both knockdowns) and the double's log2 specific effect on gene g is
+        ``c_A a_g + c_B b_g`` (``a``, ``b`` the singles' effects, each scaled by its own dose
+        response), so the genetic interaction is ``(c_A - 1) a_g + (c_B - 1) b_g``.
+        Cells per double follow the singles' law; combination cells are never multiplets.
+    interaction : {"additive", "synergistic", "buffering", "epistatic", "mixed"}, default "additive"
+        The interaction model, with ``s = interaction_strength``: additive ``c = (1, 1)``
+        (interaction 0); synergistic ``(1 + s, 1 + s)`` (in the direction of a + b);
+        buffering ``(1 - s, 1 - s)`` (toward 0); epistatic ``(1, 0)`` or ``(0, 1)`` (the
+        double equals the dominant single, drawn uniformly); mixed: each double's type
+        drawn uniformly from the four.
+    interaction_strength : float, default 0.5
+        ``s`` in [0, 1].
     """
 
     n_genes: int = 2000
@@ -281,6 +298,9 @@ class ScreenParams(_ParamsMixin):
     batch_sd: float = 0.1
     no_guide_rate: float = 0.0
     multiplet_rate: float = 0.0
+    n_combinations: int = 0
+    interaction: str = "additive"
+    interaction_strength: float = 0.5
 
     _SPEC = {
         "n_genes": Integer(1),
@@ -324,6 +344,9 @@ class ScreenParams(_ParamsMixin):
         "batch_sd": Interval(0, 10),
         "no_guide_rate": Interval(0, 1),
         "multiplet_rate": Interval(0, 1),
+        "n_combinations": Integer(0),
+        "interaction": OneOf(INTERACTIONS),
+        "interaction_strength": Interval(0, 1),
     }
 
     def __post_init__(self):
@@ -348,6 +371,12 @@ class ScreenParams(_ParamsMixin):
                 f"carries guides of two perturbations); got {self.multiplet_rate} with n_perturbations = "
                 f"{self.n_perturbations}"
             )
+        n_pairs = self.n_perturbations * (self.n_perturbations - 1) // 2
+        if self.n_combinations > n_pairs:
+            raise ValueError(
+                "parameter 'n_combinations' must be at most n_perturbations (n_perturbations - 1) / 2 "
+                f"(distinct pairs of single perturbations) = {n_pairs}; got {self.n_combinations}"
+            )
         _as_tuple(self, "gene_means", low=0.0, strict=True, length=self.n_genes)
         _as_tuple(self, "systematic_direction", length=self.n_genes)
         for name in ("cells_per_perturbation", "cell_count_dispersion", "replicate_sd", "mean_shape",
@@ -356,10 +385,10 @@ class ScreenParams(_ParamsMixin):
                      "ko_residual", "activation_fold", "p_effect", "effect_size", "effect_sd",
                      "systematic_strength", "systematic_sd", "hill_coefficient", "hill_half",
                      "program_density", "program_sd", "program_shift_sd", "batch_sd", "no_guide_rate",
-                     "multiplet_rate"):
+                     "multiplet_rate", "interaction_strength"):
             object.__setattr__(self, name, float(getattr(self, name)))
         for name in ("n_genes", "n_perturbations", "unmeasured_targets", "n_control_cells", "min_cells",
-                     "n_replicates", "n_guides", "n_programs", "n_batches"):
+                     "n_replicates", "n_guides", "n_programs", "n_batches", "n_combinations"):
             object.__setattr__(self, name, int(getattr(self, name)))
 
 

@@ -20,7 +20,8 @@ STREAMS = (
     "base_mean", "dispersion", "targets", "guide_efficiency", "effects", "systematic",
     "cell_counts", "replicates", "design", "noise",
     # added later, at the end, so that no earlier stream moves
-    "programs", "program_shift", "batches", "batch_design", "multiplets",
+    "programs", "program_shift", "batches", "batch_design", "multiplets", "combinations",
+    "combination_design",
 )
 
 
@@ -98,11 +99,59 @@ def _draw_truth(p: ScreenParams, streams: dict) -> dict:
     out = dict(base=base, disp=disp, targets=targets, eff=eff, effects=effects, d=d,
                shared=shared, n_cells=n_cells, rep=rep)
     out.update(_draw_programs(p, streams, targets, effects))
+    out.update(_draw_combinations(p, streams, effects))
     # batch offsets (drawn even when batch_sd is 0; none with one batch)
     if p.n_batches > 1:
         g = np.random.default_rng(streams["batches"])
         out["batch"] = g.standard_normal((p.n_batches, G)) * p.batch_sd
     return out
+
+
+#: Coefficients (c_A, c_B) of the interaction types; "epistatic" is (1, 0) or (0, 1).
+INTERACTION_TYPES = ("additive", "synergistic", "buffering", "epistatic")
+
+
+def _draw_combinations(p: ScreenParams, streams: dict, effects: np.ndarray) -> dict:
+    """Double perturbations: pairs, interaction types, coefficients, full-dose effects, cell counts.
+
+    Every quantity is drawn whatever ``interaction`` (types, dominant single, cell counts),
+    so changing the model changes only the coefficients.
+    """
+    C, P = p.n_combinations, p.n_perturbations
+    if C == 0:
+        return {}
+    g = np.random.default_rng(streams["combinations"])
+    n_pairs = P * (P - 1) // 2
+    if n_pairs <= 4_000_000:
+        first, second = np.triu_indices(P, 1)
+        pick = np.sort(g.choice(n_pairs, C, replace=False))
+        pairs = np.column_stack([first[pick], second[pick]]).astype(np.int64)
+    else:  # many singles: draw pairs until C distinct ones (C is far below the number of pairs)
+        seen, rows = set(), []
+        while len(rows) < C:
+            i, j = sorted(int(x) for x in g.choice(P, 2, replace=False))
+            if (i, j) not in seen:
+                seen.add((i, j))
+                rows.append((i, j))
+        pairs = np.array(sorted(rows), dtype=np.int64)
+    drawn_type = g.integers(0, 4, C)
+    b_dominant = g.random(C) < 0.5
+    phi = p.cell_count_dispersion if p.cell_count_dispersion >= 1e-10 else 0.0
+    gam = g.standard_gamma(1.0 / phi if phi > 0 else 1.0, C)
+    pois = g.poisson(p.cells_per_perturbation * (gam * phi if phi > 0 else np.ones(C)))
+    n_cells = pois if phi > 0 else np.full(C, int(round(p.cells_per_perturbation)))
+    n_cells = np.maximum(n_cells, p.min_cells).astype(np.int64)
+    types = drawn_type if p.interaction == "mixed" else np.full(C, INTERACTION_TYPES.index(p.interaction))
+    s_ = p.interaction_strength
+    coef = np.ones((C, 2))
+    coef[types == 1] = 1.0 + s_
+    coef[types == 2] = 1.0 - s_
+    epi = types == 3
+    coef[epi & b_dominant, 0] = 0.0
+    coef[epi & ~b_dominant, 1] = 0.0
+    combined = coef[:, :1] * effects[pairs[:, 0]] + coef[:, 1:] * effects[pairs[:, 1]]
+    return dict(combo_pairs=pairs, combo_coef=coef, combo_types=np.asarray(INTERACTION_TYPES, dtype=object)[types],
+                combo_effects=combined, combo_cells=n_cells)
 
 
 def _draw_programs(p: ScreenParams, streams: dict, targets: np.ndarray, effects: np.ndarray) -> dict:
@@ -129,10 +178,11 @@ def _draw_programs(p: ScreenParams, streams: dict, targets: np.ndarray, effects:
 
 def _draw_design(p: ScreenParams, n_cells: np.ndarray, ss: np.random.SeedSequence,
                  batch_ss: np.random.SeedSequence | None = None,
-                 mixed_ss: np.random.SeedSequence | None = None) -> Design:
+                 mixed_ss: np.random.SeedSequence | None = None, combo_ss: np.random.SeedSequence | None = None,
+                 combo_pairs: np.ndarray | None = None) -> Design:
     P = p.n_perturbations
     sizes = np.concatenate([[p.n_control_cells], n_cells]).astype(np.int64)
-    group = np.repeat(np.arange(P + 1), sizes)
+    group = np.repeat(np.arange(sizes.shape[0]), sizes)
     guide = np.full(group.shape[0], -1, dtype=np.int64)
     replicate = np.empty(group.shape[0], dtype=np.int64)
     children = fresh(ss).spawn(P + 1)
@@ -144,17 +194,37 @@ def _draw_design(p: ScreenParams, n_cells: np.ndarray, ss: np.random.SeedSequenc
             gj = np.random.default_rng(children[j])
             guide[start:start + m] = (j - 1) * p.n_guides + gj.integers(0, p.n_guides, m)
         start += m
+    second_guide = None
+    if combo_pairs is not None and combo_pairs.shape[0]:  # doubles: one guide of each single
+        second_guide = np.full(group.shape[0], -1, dtype=np.int64)
+        for c, child in enumerate(fresh(combo_ss).spawn(combo_pairs.shape[0])):
+            m = int(sizes[P + 1 + c])
+            gc = np.random.default_rng(child)
+            ja, jb = gc.integers(0, p.n_guides, m), gc.integers(0, p.n_guides, m)
+            replicate[start:start + m] = np.arange(m) % p.n_replicates
+            guide[start:start + m] = combo_pairs[c, 0] * p.n_guides + ja
+            second_guide[start:start + m] = combo_pairs[c, 1] * p.n_guides + jb
+            start += m
     batch = None
     if p.n_batches > 1 and batch_ss is not None:  # one stream per group: uniform batch of each cell
         batch = np.empty(group.shape[0], dtype=np.int64)
         start = 0
-        for j, child in enumerate(fresh(batch_ss).spawn(P + 1)):
+        for j, child in enumerate(fresh(batch_ss).spawn(sizes.shape[0])):
             m = int(sizes[j])
             batch[start:start + m] = np.random.default_rng(child).integers(0, p.n_batches, m)
             start += m
     design = Design(group=group, guide=guide, replicate=replicate, batch=batch)
     if (p.multiplet_rate > 0 or p.no_guide_rate > 0) and mixed_ss is not None:
         _draw_mixed(p, sizes, design, mixed_ss)
+    if second_guide is not None:
+        n = group.shape[0]
+        if design.second_group is None:
+            design.second_group = np.zeros(n, dtype=np.int64)
+            design.no_guide = np.zeros(n, dtype=bool)
+            design.second_guide = second_guide
+        else:
+            combo = second_guide >= 0
+            design.second_guide[combo] = second_guide[combo]
     return design
 
 
@@ -253,18 +323,24 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
     streams = dict(zip(STREAMS, fresh(ss).spawn(len(STREAMS))))
     tr = _draw_truth(p, streams)
     P, G = p.n_perturbations, p.n_genes
+    combos = "combo_pairs" in tr
+    pairs = tr.get("combo_pairs")
+    all_effects = np.vstack([tr["effects"], tr["combo_effects"]]) if combos else tr["effects"]
+    all_targets = np.concatenate([tr["targets"], tr["targets"][pairs[:, 0]]]) if combos else tr["targets"]
+    all_cells = np.concatenate([tr["n_cells"], tr["combo_cells"]]) if combos else tr["n_cells"]
     model = CountModel(
-        base_mean=tr["base"], dispersion=tr["disp"], shared=tr["shared"], effects=tr["effects"],
-        target_index=tr["targets"].astype(np.int64), guide_efficiency=tr["eff"].reshape(-1),
+        base_mean=tr["base"], dispersion=tr["disp"], shared=tr["shared"], effects=all_effects,
+        target_index=all_targets.astype(np.int64), guide_efficiency=tr["eff"].reshape(-1),
         replicate_log2fc=tr["rep"], library_loc=p.library_loc, library_sd=p.library_sd,
         escape_rate=p.escape_rate, ko_residual=p.ko_residual, activation_fold=p.activation_fold,
         modality=p.modality, dose_response=p.dose_response, hill_coefficient=p.hill_coefficient,
         hill_half=p.hill_half, program_loadings=tr.get("loadings"), program_sd=p.program_sd,
-        batch_log2fc=tr.get("batch"),
+        batch_log2fc=tr.get("batch"), combo_pairs=pairs, combo_coef=tr.get("combo_coef"),
     )
     if out is None:
-        _check_size(model, p.n_control_cells + int(tr["n_cells"].sum()), output)
-    design = _draw_design(p, tr["n_cells"], streams["design"], streams["batch_design"], streams["multiplets"])
+        _check_size(model, p.n_control_cells + int(all_cells.sum()), output)
+    design = _draw_design(p, all_cells, streams["design"], streams["batch_design"], streams["multiplets"],
+                          streams["combination_design"], pairs)
     genes = gene_names(G)
     t_idx = tr["targets"]
     width = max(5, len(str(max(p.unmeasured_targets - 1, 0))))
@@ -288,13 +364,23 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         single_log2fc = log2fc
         A = np.exp2(specific) if mean_cell is None else mean_cell
         log2fc = _labelled_log2fc(A, tr["shared"], e, p.multiplet_rate, p.no_guide_rate)
+    if combos:
+        labels = np.array([f"{perts[i]}+{perts[j]}" for i, j in pairs], dtype=object)
+        c_spec, c_lfc = _combination_truth(model, tr, exp_factor, e)
+        perts = np.concatenate([perts, labels])
+        specific = np.vstack([specific, c_spec])
+        log2fc = np.vstack([log2fc, c_lfc])
+        if single_log2fc is not None:
+            single_log2fc = np.vstack([single_log2fc, c_lfc])
+        if p.dose_response != "none":
+            response = np.concatenate([response, np.full(pairs.shape[0], np.nan)])
     check_finite(("effect_size", "effect_sd", "systematic_strength", "systematic_sd",
                   "systematic_direction"), log2fc=log2fc, shared_log2fc=tr["shared"])
     truth = {
         "perturbations": np.asarray(perts, dtype=object).astype(str),
         "genes": genes.astype(str),
         "targets": np.asarray(perts, dtype=object).astype(str),
-        "target_index": tr["targets"].astype(np.int64),
+        "target_index": all_targets.astype(np.int64),
         "log2fc": log2fc,
         "specific_log2fc": specific,
         "shared_log2fc": tr["shared"],
@@ -302,8 +388,14 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         "guides": guides.astype(str),
         "guide_efficiency": tr["eff"].reshape(-1),
         "replicate_log2fc": tr["rep"],
-        "cells_per_perturbation": tr["n_cells"],
+        "cells_per_perturbation": all_cells,
     }
+    if combos:
+        truth.update(combination_pairs=pairs, combination_coef=tr["combo_coef"],
+                     combination_type=np.asarray(tr["combo_types"], dtype=str),
+                     combination_effects=tr["combo_effects"],
+                     combination_interaction=tr["combo_effects"] - tr["effects"][pairs[:, 0]]
+                     - tr["effects"][pairs[:, 1]])
     if p.dose_response != "none":
         truth["dose_response"] = response
     if single_log2fc is not None:
@@ -343,6 +435,34 @@ def batch_names(n: int) -> list:
     list of str
     """
     return [f"b{i}" for i in range(n)]
+
+
+def _combination_truth(model: CountModel, tr: dict, exp_factor: np.ndarray, e: float):
+    """Specific effects (full dose, targets at their expected factors) and log2FC of the doubles.
+
+    A non-escaped double's mean ratio is the product of its singles' parts (independent
+    guides): ``mean 2^(c_A r(k_A) a) * mean 2^(c_B r(k_B) b)`` (``r = 1`` without a dose
+    response), times each target's expected knockdown factor at its column.
+    """
+    pairs, coef = tr["combo_pairs"], tr["combo_coef"]
+    pa, pb = pairs[:, 0], pairs[:, 1]
+    targets = tr["targets"]
+    spec = tr["combo_effects"].copy()
+    rows = np.arange(pairs.shape[0])
+    if model.dose_response == "none":
+        ratio = None
+    else:
+        ma, _ = _dose_mean(model, tr["eff"][pa], coef[:, :1] * tr["effects"][pa])
+        mb, _ = _dose_mean(model, tr["eff"][pb], coef[:, 1:] * tr["effects"][pb])
+        ratio = ma * mb
+    for col, who in ((targets[pa], pa), (targets[pb], pb)):
+        ok = col >= 0
+        spec[rows[ok], col[ok]] += np.log2(exp_factor[who[ok]])
+        if ratio is not None:
+            ratio[rows[ok], col[ok]] *= exp_factor[who[ok]]
+    if ratio is None:
+        ratio = np.exp2(spec)
+    return spec, tr["shared"][None, :] + np.log2((1.0 - e) * ratio + e)
 
 
 def _labelled_log2fc(A: np.ndarray, shared: np.ndarray, e: float, m: float, nu: float) -> np.ndarray:
@@ -451,7 +571,7 @@ def _design_obs(design: Design, uns: dict, noise: dict) -> pd.DataFrame:
             obs[f"program_{j}"] = act[:, j]
     if design.mixed:
         sg = np.asarray(design.second_group, dtype=np.int64)
-        n_guides = np.where(sg > 0, 2, 1)
+        n_guides = np.where((sg > 0) | (np.asarray(design.second_guide, dtype=np.int64) >= 0), 2, 1)
         n_guides[np.asarray(design.no_guide, dtype=bool)] = 0
         obs["n_guides"] = n_guides.astype(np.int64)
         obs["second_perturbation"] = np.asarray([""] + perts, dtype=object)[sg]
