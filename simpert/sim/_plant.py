@@ -351,7 +351,9 @@ def plant(
         "max_log2fc": M,
         "library_log2fc": lib_lfc,
     }
-    params = p.to_dict()
+    # the design and effect fields (the noise fields of ScreenParams were not used)
+    keep = ("n_genes", "n_perturbations", "n_control_cells", "cells_per_perturbation", "n_replicates") + EFFECT_FIELDS
+    params = {k: v for k, v in p.to_dict().items() if k in keep}
     params.update(n_source_cells=int(N), duplicate=bool(duplicate), layer=layer or "")
     uns = {
         "kind": "planted",
