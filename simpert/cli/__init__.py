@@ -498,8 +498,10 @@ _PROFILE_HELP = ("A named set of metrics with its source's conventions: cell-eva
 @app.command("evaluate")
 @user_errors
 def evaluate_cmd(
-    pred: Path = typer.Option(..., "--pred", help="Predicted cells or profiles (.h5ad)."),
-    real: Path = typer.Option(..., "--real", help="Observed cells (.h5ad)."),
+    pred: Path = typer.Option(..., "--pred", help="Predicted cells or profiles (.h5ad, or a .zarr store "
+                              "read by blocks of rows)."),
+    real: Path = typer.Option(..., "--real", help="Observed cells (.h5ad, or a .zarr store read by blocks "
+                              "of rows)."),
     output: Path = typer.Option(..., "--output", "-o", help="Directory for results.csv (perturbation, "
                                 "metric, value), agg_results.csv (cell-eval2's layout), intervals.csv "
                                 "(value, interval, anchors, score per metric), all_results.csv and "
@@ -524,6 +526,12 @@ def evaluate_cmd(
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the anchors and the bootstrap."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output directory even if "
                                "it is not an earlier evaluation."),
+    backed: bool = typer.Option(False, "--backed", help="Read .h5ad inputs by blocks of rows too (.zarr "
+                                "stores always are): screens larger than memory."),
+    chunk_cells: int = typer.Option(200_000, "--chunk-cells", min=1, help="Rows read at a time from stored "
+                                    "inputs."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Read stored inputs on a local Dask "
+                                          "cluster of this many processes (default: in this process)."),
 ):
     """Score a model's predictions against an observed screen, with anchors and intervals."""
     from ._evaluate import run_evaluate
@@ -531,7 +539,7 @@ def evaluate_cmd(
     run_evaluate(pred=pred, real=real, output=output, metrics=metrics, profile=profile, control=control,
                  perturbation_key=perturbation_key, input_type=None if input_type is None else input_type.value,
                  target_key=target_key, train=train, n_boot=n_boot, anchors=anchors, seed=seed, force=force,
-                 quiet=_STATE["quiet"])
+                 quiet=_STATE["quiet"], backed=backed, chunk_cells=chunk_cells, workers=workers)
 
 
 @app.command("compare")

@@ -27,12 +27,16 @@ def _common_kwargs(*, metrics, profile, control, perturbation_key, input_type, t
 
 def _inputs(*paths):
     for p in paths:
-        if p is not None and not Path(p).is_file():
-            raise CLIError(f"input {str(p)!r} does not exist (an .h5ad file is expected)")
+        if p is None:
+            continue
+        p = Path(p)
+        if not (p.is_file() or (p.suffix == ".zarr" and p.is_dir())):
+            raise CLIError(f"input {str(p)!r} does not exist (an .h5ad file or a .zarr store is expected)")
 
 
 def run_evaluate(*, pred: Path, real: Path, output: Path, metrics, profile, control, perturbation_key,
-                 input_type, target_key, train, n_boot, anchors, seed, force, quiet) -> None:
+                 input_type, target_key, train, n_boot, anchors, seed, force, quiet, backed: bool = False,
+                 chunk_cells: int = 200_000, workers: int | None = None) -> None:
     """``simpert evaluate``: results.csv, agg_results.csv, intervals.csv, settings.json in a directory."""
     from simpert import metrics as sp_metrics
 
@@ -45,7 +49,8 @@ def run_evaluate(*, pred: Path, real: Path, output: Path, metrics, profile, cont
                         input_type=input_type, target_key=target_key, n_boot=n_boot, seed=seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        res = sp_metrics.evaluate(pred, real, train=train, anchors=anchors, **kw)
+        res = sp_metrics.evaluate(str(pred), str(real), train=train, anchors=anchors, backed=True if backed else None,
+                                  chunk_cells=chunk_cells, n_workers=workers, **kw)
     with atomic_dir(output, kind="evaluation", force=force) as tmp:
         write_table_atomic(res.results_table(), tmp / "results.csv")
         write_table_atomic(res.agg_table(), tmp / "agg_results.csv")

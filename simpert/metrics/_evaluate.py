@@ -420,17 +420,167 @@ def _halves(labels: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(a), np.concatenate(b)
 
 
-def _score_pair(pred: Prediction, real_ad, split, ms, options):
+def _score_pair(pred: Prediction, real_ad, split, ms, options, de=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         try:
-            t = score(Predictions({pred.name: pred}), real_ad, split, metrics=ms, options=options)
+            t = score(Predictions({pred.name: pred}), real_ad, split, metrics=ms, options=options, de=de)
         except ValueError as err:
             if str(err).startswith("every metric failed"):
                 return pd.DataFrame(columns=["predictor", "perturbation", "metric", "value"]), [
                     {"predictor": pred.name, "metric": m.name, "message": str(err)} for m in ms]
             raise
     return t, list(t.attrs.get("errors") or [])
+
+
+#: Metric needs that read cells directly: not run on stored screens.
+_CELL_NEEDS = frozenset({"cells", "real_cells", "train"})
+
+
+class _RowSource:
+    """Means and DE tables over sets of rows of one side, stored (streamed) or in memory."""
+
+    def __init__(self, side, stored: bool, genes, target_sum, cl):
+        self.side, self.stored, self.genes, self.cl = side, stored, genes, cl
+        self.cols = side.genes.get_indexer(genes)
+        if stored:
+            from ._evaluate_stored import row_scale
+
+            self.scale = row_scale(side, target_sum)
+        else:
+            self.X = _expr(side, genes, target_sum)
+
+    def means(self, sets, n_groups: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(means, counts)`` per set of ``(rows, codes)``."""
+        if self.stored:
+            from ._evaluate_stored import group_sums
+
+            sums = group_sums(self.side, self.cols, self.scale, [(r, c, n_groups) for r, c in sets], self.cl)
+        else:
+            sums = []
+            for r, c in sets:
+                ind = sp.csr_matrix((np.ones(r.size), (c, r)), shape=(n_groups, self.X.shape[0]))
+                x = ind @ self.X
+                sums.append(x.toarray() if sp.issparse(x) else np.asarray(x))
+        out = []
+        for (r, c), total in zip(sets, sums):
+            n = np.bincount(c, minlength=n_groups).astype(float)
+            out.append((total / np.maximum(n, 1)[:, None], n))
+        return out
+
+    def de(self, rows, labels, control) -> pd.DataFrame:
+        """Wilcoxon table of these rows, as ``score`` computes it from an AnnData of them."""
+        if self.stored:
+            from ._evaluate_stored import stored_de
+
+            return stored_de(self.side, rows, labels, control, self.cols, self.genes, self.scale, self.cl)
+        from ..de import wilcoxon
+
+        return wilcoxon(_adata(self.X[rows], labels, self.genes, control, {}), control=control, normalize="auto")
+
+
+def _score_stored(rs, ps, stored, cl, genes, test, control, ms, options, anchors, n_splits, target_sum, s_base,
+                  s_half, name):
+    """Scores of the prediction and the anchors when a side is streamed from disk."""
+    labels_all = list(test) + [control]
+    pos = {lab: i for i, lab in enumerate(labels_all)}
+    L = len(labels_all)
+
+    def codes(lab):
+        return np.fromiter((pos[x] for x in lab), dtype=np.int64, count=len(lab))
+
+    models = ["prediction"] + (["baseline", "replicate"] if anchors and rs.is_cells else [])
+    anchors = len(models) > 1
+    skip = [m for m in ms if (m.needs & _CELL_NEEDS) or m.uses_weights]
+    run = [m for m in ms if m not in skip]
+    errors = [dict(model=mod, metric=m.name, message="needs the cells (or cell-level gene weights) in memory; "
+                                                     "evaluate loaded AnnData for this metric")
+              for mod in models for m in skip]
+    if not run:
+        return [pd.DataFrame(columns=["model", "perturbation", "metric", "value"])], errors
+    want_de = any("de" in m.needs for m in run)
+    split = Split(train=(), test=tuple(test), control=control)
+    R = _RowSource(rs, stored["real"], genes, target_sum, cl)
+    P = _RowSource(ps, stored["pred"], genes, target_sum, cl)
+    keep_r = np.flatnonzero(np.isin(rs.labels, labels_all))
+    rlab = rs.labels[keep_r]
+    keep_p = np.flatnonzero(np.isin(ps.labels, labels_all))
+    plab = ps.labels[keep_p]
+    halves = []
+    if anchors:
+        for child in s_half.spawn(n_splits):
+            halves.append(_halves(rlab, np.random.default_rng(child)))
+    sets = [(keep_r, codes(rlab))]
+    for a, b in halves:
+        sets += [(keep_r[a], codes(rlab[a])), (keep_r[b], codes(rlab[b]))]
+    real_means = R.means(sets, L)
+    pred_mean, pred_n = P.means([(keep_p, codes(plab))], L)[0]
+
+    def profile_ad(mean, n, targets):
+        have = [i for i in range(L) if n[i] > 0]
+        return _adata(mean[have], np.asarray([labels_all[i] for i in have]), genes, control, targets)
+
+    def prediction(mean, n, fallback_ctrl, pname):
+        rows = np.vstack([mean[pos[p]] if n[pos[p]] > 0 else np.full(len(genes), np.nan) for p in test])
+        ctrl = mean[pos[control]] if n[pos[control]] > 0 else fallback_ctrl
+        return Prediction(name=pname, profiles=pd.DataFrame(rows, index=list(test), columns=genes),
+                          control=pd.Series(ctrl, index=genes), cells=None)
+
+    def scored(pred, real_ad, de, model):
+        t, e = _score_pair(pred, real_ad, split, run, options, de=de)
+        return t.assign(model=model), [dict(model=model, metric=x["metric"], message=x["message"]) for x in e]
+
+    real_mean, real_n = real_means[0]
+    real_ctrl = real_mean[pos[control]]
+    real_ad = profile_ad(real_mean, real_n, rs.targets)
+    de_real = R.de(keep_r, rlab, control) if want_de else None
+    frames = []
+    de = None
+    if want_de:
+        de = {"real": de_real}
+        if ps.is_cells:
+            de[name] = P.de(keep_p, plab, control)
+    t, e = scored(prediction(pred_mean, pred_n, real_ctrl, name), real_ad, de, "prediction")
+    frames.append(t)
+    errors += e
+    if anchors:
+        rng = np.random.default_rng(s_base)
+        mean = np.mean([real_mean[pos[p]] for p in test], axis=0)
+        base = Prediction(name="baseline", profiles=pd.DataFrame(np.tile(mean, (len(test), 1)), index=list(test),
+                                                                 columns=genes),
+                          control=pd.Series(real_ctrl, index=genes), cells=None)
+        de_b = None
+        if want_de:  # the baseline's cells: drawn from every perturbed cell, as in memory
+            pert_rows = np.flatnonzero(np.isin(rlab, list(test)))
+            rows, labs = [], []
+            for p in test:
+                k = int(np.sum(rlab == p))
+                rows.append(rng.choice(pert_rows, size=k, replace=True))
+                labs += [p] * k
+            ctrl_rows = np.flatnonzero(rlab == control)
+            rows.append(ctrl_rows)
+            labs += [control] * ctrl_rows.size
+            rows = np.concatenate(rows)
+            de_b = {"real": de_real, "baseline": R.de(keep_r[rows], np.asarray(labs), control)}
+        t, e = scored(base, real_ad, de_b, "baseline")
+        frames.append(t)
+        errors += e
+        reps = []
+        for k, (a, b) in enumerate(halves):
+            (ma, na), (mb, nb) = real_means[1 + 2 * k], real_means[2 + 2 * k]
+            ctrl_a = ma[pos[control]]
+            de_h = None
+            if want_de:
+                de_h = {"real": R.de(keep_r[a], rlab[a], control), "replicate": R.de(keep_r[b], rlab[b], control)}
+            t, e = scored(prediction(mb, nb, ctrl_a, "replicate"), profile_ad(ma, na, rs.targets), de_h,
+                          "replicate")
+            reps.append(t.assign(split=k))
+            if k == 0:
+                errors += e
+        rep = pd.concat(reps, ignore_index=True)
+        rep = rep.groupby(["metric", "perturbation"], sort=False, observed=True)["value"].mean().reset_index()
+        frames.append(rep.assign(model="replicate"))
+    return frames, errors
 
 
 def _prediction(side_X, labels, genes, control, test, real_control_profile, is_cells, name) -> Prediction:
@@ -445,15 +595,17 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
              metrics=None, profile: str | None = None, input_type: str | None = None,
              target_key: str | None = None, train=None, anchors: bool = True, n_boot: int = 1000,
              ci: float = 0.95, cell_bootstrap: int = 0, n_splits: int = 5, layer: str | None = None,
-             options: Mapping | None = None, rng=0, name: str = "prediction") -> EvaluationResult:
+             options: Mapping | None = None, rng=0, name: str = "prediction", backed: bool | None = None,
+             chunk_cells: int = 200_000, client=None, n_workers: int | None = None) -> EvaluationResult:
     """Score a model's predictions of a screen against the observed screen.
 
     Parameters
     ----------
-    pred, real : AnnData or path of an .h5ad file
+    pred, real : AnnData, or path of an .h5ad file or .zarr store
         Predicted and observed data: cells (several rows per perturbation) or profiles (one
         row per perturbation), counts or log1p-normalised values (detected; ambiguous input
-        is refused). Perturbation labels are in ``obs[perturbation_key]``; genes are matched
+        is refused). A ``.zarr`` store (and an ``.h5ad`` file with ``backed=True``) is read a
+        block of rows at a time and never loaded (see ``backed``). Perturbation labels are in ``obs[perturbation_key]``; genes are matched
         by name (any order). ``real`` must hold cells for the anchors and for metrics that
         read cells. A ``pred`` without control rows is measured against ``real``'s control.
     control : str, default "control"
@@ -501,6 +653,23 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
         Seeds the baseline's cells, the halves and the bootstrap.
     name : str, default "prediction"
         Name of the prediction in the tables.
+    backed : bool or None, default None
+        Read stored inputs by blocks of rows instead of loading them: None streams ``.zarr``
+        stores and loads ``.h5ad`` files, True streams both, False loads both. Streaming
+        computes the profiles, the DE tables and the anchors' resampled and split-half cells
+        from the stored rows (the same draws as in memory, so the same values up to the
+        order of floating-point sums); metrics that read cells directly (``needs`` "cells",
+        "real_cells" or "train"), ``train``, ``cell_bootstrap`` and the ``vcc2026`` profile
+        need loaded data and are refused or reported in ``errors``. Memory: the profiles
+        (perturbations x genes, one set per split half), the control cells (for DE) and one
+        block of rows.
+    chunk_cells : int, default 200000
+        With stored inputs: rows read at a time (and cells per batch of DE tests).
+    client : distributed.Client, str or None
+        With stored inputs: read the blocks on this Dask client (or scheduler address).
+    n_workers : int, optional
+        With stored inputs and no client: a LocalCluster of that many processes (None with
+        no client: read in this process).
 
     Returns
     -------
@@ -542,8 +711,20 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
     check("anchors", anchors, OneOf((True, False)))
     if profile is not None:
         check("profile", profile, OneOf(EVALUATION_PROFILES))
-    pred = _read(pred, "pred")
-    real = _read(real, "real")
+    check("backed", backed, OneOf((True, False, None)))
+    check("chunk_cells", chunk_cells, Integer(1))
+    stored = {k: _is_stored(x, backed) for k, x in (("pred", pred), ("real", real))}
+    if any(stored.values()):
+        if profile == "vcc2026":
+            fail("profile", "a profile other than 'vcc2026' with stored inputs (cell-eval2's suite reads "
+                            "the cells in memory; load them, or use backed=False)", profile)
+        if cell_bootstrap > 0:
+            fail("cell_bootstrap", "0 with stored inputs (resampling cells needs them in memory)", cell_bootstrap)
+        if train is not None:
+            fail("train", "None with stored inputs (metrics that need a training set read cells in memory)",
+                 "a training set")
+    pred = pred if stored["pred"] else _read(pred, "pred")
+    real = real if stored["real"] else _read(real, "real")
     ss = as_seed_sequence(rng)
     s_base, s_half, s_boot, s_cells = ss.spawn(4)
     if profile == "vcc2026":
@@ -551,8 +732,46 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
                                  layer=layer, options=options, n_boot=n_boot, ci=ci, anchors=anchors,
                                  boot_ss=s_boot, name=name)
     ms = resolve_metrics(profile_metrics(profile) if profile is not None else metrics)
-    rs = _side(real, "real", perturbation_key, control, input_type, target_key, layer)
-    ps = _side(pred, "pred", perturbation_key, control, input_type, None, layer)
+    if any(stored.values()):
+        from ._evaluate_stored import client_for
+
+        with client_for(client, n_workers) as cl:
+            return _evaluate(pred, real, stored, cl, control=control, perturbation_key=perturbation_key, ms=ms,
+                             profile=profile, input_type=input_type, target_key=target_key, train=None,
+                             anchors=anchors, n_boot=n_boot, ci=ci, cell_bootstrap=0, n_splits=n_splits,
+                             layer=layer, options=options, seeds=(s_base, s_half, s_boot, s_cells), name=name,
+                             chunk_cells=chunk_cells)
+    return _evaluate(pred, real, stored, None, control=control, perturbation_key=perturbation_key, ms=ms,
+                     profile=profile, input_type=input_type, target_key=target_key, train=train, anchors=anchors,
+                     n_boot=n_boot, ci=ci, cell_bootstrap=cell_bootstrap, n_splits=n_splits, layer=layer,
+                     options=options, seeds=(s_base, s_half, s_boot, s_cells), name=name, chunk_cells=chunk_cells)
+
+
+def _is_stored(x, backed) -> bool:
+    """Whether an input is streamed from disk (see ``evaluate``'s ``backed``)."""
+    from .._backed import is_backed_path
+
+    if not is_backed_path(x) or backed is False:
+        return False
+    return backed is True or Path(x).suffix == ".zarr"
+
+
+def _evaluate(pred, real, stored, cl, *, control, perturbation_key, ms, profile, input_type, target_key, train,
+              anchors, n_boot, ci, cell_bootstrap, n_splits, layer, options, seeds, name, chunk_cells):
+    """The body of :func:`evaluate` once the inputs are read or opened."""
+    s_base, s_half, s_boot, s_cells = seeds
+    if stored["real"]:
+        from ._evaluate_stored import stored_side
+
+        rs = stored_side(real, "real", perturbation_key, control, input_type, target_key, layer, chunk_cells, cl)
+    else:
+        rs = _side(real, "real", perturbation_key, control, input_type, target_key, layer)
+    if stored["pred"]:
+        from ._evaluate_stored import stored_side
+
+        ps = stored_side(pred, "pred", perturbation_key, control, input_type, None, layer, chunk_cells, cl)
+    else:
+        ps = _side(pred, "pred", perturbation_key, control, input_type, None, layer)
     if rs.kind != ps.kind:
         fail("pred", f"the same kind of values as 'real' ({rs.kind})", ps.kind)
     if control not in set(rs.labels):
@@ -576,8 +795,13 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
     for k, v in dropped.items():
         if v:
             warnings.warn(f"evaluate: {len(v)} {k} left out ({', '.join(map(str, v[:5]))}"
-                          f"{', ...' if len(v) > 5 else ''})", UserWarning, stacklevel=2)
+                          f"{', ...' if len(v) > 5 else ''})", UserWarning, stacklevel=3)
     target_sum = "median" if profile in ("cell-eval-full", "vcc") else 1e4
+    if stored["real"] or stored["pred"]:
+        frames, errors = _score_stored(rs, ps, stored, cl, genes, test, control, ms, options, anchors, n_splits,
+                                       target_sum, s_base, s_half, name)
+        return _finish(frames, errors, dropped, ms, test, genes, rs, ps, profile, n_boot, ci, 0, n_splits, anchors,
+                       target_sum, s_boot, None, 0)
     rX = _expr(rs, genes, target_sum)
     pX = _expr(ps, genes, target_sum)
     keep_r = np.isin(rs.labels, test + [control])
@@ -630,6 +854,17 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
         rep = pd.concat(reps, ignore_index=True)
         rep = rep.groupby(["metric", "perturbation"], sort=False, observed=True)["value"].mean().reset_index()
         frames.append(rep.assign(model="replicate"))
+    cell_means = None
+    if cell_bootstrap > 0 and rs.is_cells:
+        cell_means = _cell_bootstrap(prediction, rX, rlab, real_adata, split, ms, options, test, cell_bootstrap,
+                                     s_cells)
+    return _finish(frames, errors, dropped, ms, test, genes, rs, ps, profile, n_boot, ci, cell_bootstrap, n_splits,
+                   anchors, target_sum, s_boot, cell_means, len(train_perts))
+
+
+def _finish(frames, errors, dropped, ms, test, genes, rs, ps, profile, n_boot, ci, cell_bootstrap, n_splits, anchors,
+            target_sum, s_boot, cell_means, n_train) -> EvaluationResult:
+    """Aggregates, intervals and anchored scores of the per-perturbation values."""
     per = pd.concat(frames, ignore_index=True)[["model", "perturbation", "metric", "value"]]
     per = per.dropna(subset=["metric"])
 
@@ -639,10 +874,6 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
     per_set = _per_set_names(ms)
     idx = _boot_index(len(test), n_boot, s_boot) if n_boot > 0 else None
     W = {m: _wide(per, m, test) for m in ("prediction", "baseline", "replicate")}
-    cell_means = None
-    if cell_bootstrap > 0 and rs.is_cells:
-        cell_means = _cell_bootstrap(prediction, rX, rlab, real_adata, split, ms, options, test, cell_bootstrap,
-                                     s_cells)
     rows = []
     for m in names:
         u_vals = W["prediction"][m].to_numpy(dtype=float) if m in W["prediction"] else np.full(len(test), np.nan)
@@ -677,7 +908,7 @@ def evaluate(pred, real, *, control: str = "control", perturbation_key: str = "p
                     n_boot=n_boot, ci_level=ci, cell_bootstrap=cell_bootstrap, n_splits=n_splits,
                     anchors=bool(anchors), target_sum=target_sum, real_is_cells=rs.is_cells,
                     pred_is_cells=ps.is_cells, ci_method="perturbations" if cell_means is None
-                    else "perturbations and cells", n_train=len(train_perts),
+                    else "perturbations and cells", n_train=n_train,
                     per_set_metrics=sorted(per_set))
     return EvaluationResult(per, agg, errors, dropped, settings)
 
