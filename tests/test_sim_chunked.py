@@ -112,10 +112,10 @@ def test_large_screens_store_int64_row_pointers(tmp_path, monkeypatch, in_memory
 
 
 #: A screen with the realism features on: Hill dose response, latent programs, batches,
-#: multiplets, cells without a guide and double perturbations.
+#: multiplets, cells without a guide, double perturbations and contexts.
 KW_REAL = dict(KW, dose_response="hill", hill_coefficient=3.0, hill_half=0.4, n_programs=2, program_shift_sd=0.4,
                n_batches=3, batch_sd=0.3, modality="ko", unmeasured_targets=1, multiplet_rate=0.3,
-               no_guide_rate=0.1, n_combinations=3, interaction="mixed")
+               no_guide_rate=0.1, n_combinations=3, interaction="mixed", n_contexts=2, context_shared=0.5)
 
 
 @pytest.mark.parametrize("chunk,workers", [(37, 2), (500, 1)])
@@ -127,7 +127,7 @@ def test_chunked_zarr_with_realism_features_equals_in_memory(tmp_path, chunk, wo
     assert (z.X != mem.X).nnz == 0
     np.testing.assert_array_equal(z.X.indptr, mem.X.indptr)
     assert list(z.obs.columns) == list(mem.obs.columns)
-    for col in ("perturbation", "batch", "knockdown", "escaped", "program_0", "program_1", "n_guides",
+    for col in ("perturbation", "batch", "context", "knockdown", "escaped", "program_0", "program_1", "n_guides",
                 "second_perturbation", "second_guide", "second_knockdown"):
         assert (z.obs[col].astype(str).to_numpy() == mem.obs[col].astype(str).to_numpy()).all(), col
     np.testing.assert_array_equal(np.asarray(sp.sim.truth(z).log2fc), np.asarray(sp.sim.truth(mem).log2fc))

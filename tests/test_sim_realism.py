@@ -1,5 +1,5 @@
 """Screens that look like real ones: dose response, latent programs, batches, multiplets,
-double perturbations with genetic interactions.
+double perturbations with genetic interactions, cell contexts.
 
 Each feature is a ScreenParams parameter, off by default. For each: a distribution test
 (the realised effect matches its parameter), an off-invariance test (switching it off, or
@@ -21,7 +21,7 @@ from simpert.sim._engine import fresh, hill_response
 from simpert.sim._screen import STREAMS
 
 SIMULATIONS = Path(__file__).resolve().parents[1] / "simulations"
-NEW_SCENARIOS = ["dosage_hill", "programs_batches", "multiplets", "combinations"]
+NEW_SCENARIOS = ["dosage_hill", "programs_batches", "multiplets", "combinations", "contexts"]
 
 
 def _noise_stream(seed: int) -> np.random.SeedSequence:
@@ -51,6 +51,7 @@ def test_hill_response_form():
     dict(dose_response="hill", n_programs=2, program_shift_sd=0.3, n_batches=2),
     dict(multiplet_rate=0.3, no_guide_rate=0.1, modality="ko", dose_response="hill", unmeasured_targets=1),
     dict(n_combinations=3, interaction="mixed", dose_response="hill", multiplet_rate=0.2, n_batches=2),
+    dict(n_contexts=3, context_shared=0.4, n_combinations=2, multiplet_rate=0.2, n_programs=1),
 ])
 def test_redraw_with_the_screens_noise_stream_reproduces_it(extra, tmp_path):
     """The stored model (uns) round-trips every new feature: also after write_h5ad / read_h5ad."""
@@ -98,6 +99,9 @@ def test_defaults_leave_the_schema_unchanged():
     ("n_combinations", -1, "'n_combinations'"),
     ("interaction", "epistasis", "'interaction'"),
     ("interaction_strength", 1.5, "'interaction_strength'"),
+    ("n_contexts", 0, "'n_contexts'"),
+    ("context_shared", 1.1, "'context_shared'"),
+    ("context_sd", -1.0, "'context_sd'"),
 ])
 def test_bad_values_name_the_parameter(field, value, match):
     with pytest.raises((ValueError, TypeError), match=match) as err:
@@ -633,6 +637,109 @@ def test_combinations_change_no_other_draw():
     np.testing.assert_array_equal(add.uns["simpert"]["truth"]["combination_pairs"],
                                   buf.uns["simpert"]["truth"]["combination_pairs"])
     assert (add.X[n:] != buf.X[n:]).nnz > 0
+
+
+# --------------------------------------------------------------------------- 6. contexts
+
+CTX = dict(n_genes=400, n_perturbations=40, n_control_cells=10, cells_per_perturbation=3, p_effect=0.1,
+           n_contexts=3, context_sd=0.5)
+
+
+def _cross_context_correlation(a):
+    """Correlation of the perturbations' specific effects (targets excluded) between contexts."""
+    tr = a.uns["simpert"]["truth"]
+    spec = np.asarray(tr["context_specific_log2fc"]).copy()
+    ti = np.asarray(tr["target_index"])
+    spec[:, np.arange(spec.shape[1]), ti] = 0.0
+    K = spec.shape[0]
+    return [float(np.corrcoef(spec[i].ravel(), spec[j].ravel())[0, 1]) for i in range(K) for j in range(i + 1, K)]
+
+
+@pytest.mark.parametrize("rho", [0.2, 0.5, 0.8])
+def test_cross_context_correlation_matches_context_shared(rho):
+    a = sim.screen(rng=71, context_shared=rho, **CTX)
+    r = _cross_context_correlation(a)
+    # 40 x 400 effects, 10% non-zero: the correlation's SE is about 0.02
+    assert np.all(np.abs(np.asarray(r) - rho) < 0.07), (rho, r)
+    off = np.asarray(a.uns["simpert"]["truth"]["context_offsets"])
+    assert off.shape == (3, 400) and abs(off.std(ddof=1) / 0.5 - 1) < 4 / np.sqrt(2 * off.size)
+    counts = a.obs.context.value_counts().to_numpy()
+    assert list(a.obs.context.cat.categories) == ["c0", "c1", "c2"] and counts.min() > 0.2 * a.n_obs
+
+
+def test_context_effects_are_realised_per_context():
+    """Per context: observed log2FC (cells of p in c over controls in c) against the context's truth."""
+    a = sim.screen(rng=72, n_genes=200, n_perturbations=8, n_control_cells=3000, cells_per_perturbation=1500,
+                   cell_count_dispersion=0.0, escape_rate=0.0, p_effect=0.2, effect_size=1.0, library_sd=0.0,
+                   mean_shape=8.0, mean_scale=5.0, n_contexts=2, context_shared=0.3, context_sd=0.5)
+    tr = a.uns["simpert"]["truth"]
+    x = a.X.toarray().astype(float)
+    codes = a.obs.perturbation.cat.codes.to_numpy()
+    ctx = a.obs.context.cat.codes.to_numpy()
+    clfc = np.asarray(tr["context_log2fc"])
+    mu = sim.expected_counts(a)
+    base = a.var.base_mean.to_numpy()
+    off = np.asarray(tr["context_offsets"])
+    for k in range(2):
+        ctrl = x[(codes == 0) & (ctx == k)].mean(0)
+        # controls in context k: base mean times the context's offset
+        assert abs(float(np.polyfit(off[k], np.log2(ctrl / base), 1)[0]) - 1) < 0.05
+        obs = np.stack([np.log2(x[(codes == j + 1) & (ctx == k)].mean(0) / ctrl) for j in range(8)])
+        keep = (ctrl > 10)[None, :] & (clfc[k] != 0)
+        slope = float(clfc[k][keep] @ obs[keep] / (clfc[k][keep] @ clfc[k][keep]))
+        assert abs(slope - 1) < 0.05, slope
+        z = np.stack([_mc_z(mu[(codes == j + 1) & (ctx == k)] / (base * np.exp2(off[k])), clfc[k, j])
+                      for j in range(8)])
+        assert np.max(np.abs(z)) < 4.5
+    # the two contexts' realised profiles differ where their truths differ
+    assert np.corrcoef(clfc[0].ravel(), clfc[1].ravel())[0, 1] < 0.6
+
+
+def test_context_view_is_a_screen_of_its_own(tmp_path):
+    a = sim.screen(rng=73, n_genes=60, n_perturbations=6, n_control_cells=80, cells_per_perturbation=40,
+                   n_contexts=2, context_shared=0.5, n_combinations=2)
+    tr = a.uns["simpert"]["truth"]
+    for k, name in enumerate(["c0", "c1"]):
+        v = sim.context_view(a, name)
+        cells = (a.obs.context.astype(str) == name).to_numpy()
+        assert v.n_obs == cells.sum() and set(v.obs.context.astype(str)) == {name}
+        np.testing.assert_array_equal(sim.truth(v).log2fc.to_numpy(), np.asarray(tr["context_log2fc"])[k])
+        np.testing.assert_allclose(sim.expected_counts(v), sim.expected_counts(a)[cells], rtol=1e-10)
+        assert not any(key.startswith("context_") for key in v.uns["simpert"]["truth"])
+        v.write_h5ad(tmp_path / f"{name}.h5ad")
+        back = ad.read_h5ad(tmp_path / f"{name}.h5ad")
+        np.testing.assert_allclose(sim.expected_counts(back), sim.expected_counts(v), rtol=1e-12)
+        # the interventional split, predictors and metrics run on it
+        split = sp.predict.split(v, test_fraction=0.5, rng=0)
+        preds = sp.predict.make(v, split, ["oracle", "mean"], rng=0)
+        scores = sp.metrics.score(preds, v, split, metrics=["pearson_delta"])
+        assert np.isfinite(scores["value"]).all()
+    with pytest.raises(ValueError, match="parameter 'context' must be one of the contexts"):
+        sim.context_view(a, "c7")
+    with pytest.raises(ValueError, match="parameter 'adata' must be cells of a screen simulated with n_contexts"):
+        sim.context_view(sim.screen(rng=1, n_genes=20, n_perturbations=2, n_control_cells=5,
+                                    cells_per_perturbation=3), "c0")
+
+
+def test_contexts_change_no_other_draw():
+    kw = dict(n_genes=80, n_perturbations=5, n_control_cells=60, cells_per_perturbation=30, n_contexts=3, rng=74)
+    lo = sim.screen(**kw, context_shared=0.2)
+    hi = sim.screen(**kw, context_shared=0.9)
+    for col in ("perturbation", "guide", "context", "size_factor", "knockdown", "escaped"):
+        np.testing.assert_array_equal(lo.obs[col].to_numpy(), hi.obs[col].to_numpy())
+    ctrl = lo.obs.is_control.to_numpy()
+    assert (_rows(lo, ctrl) != _rows(hi, ctrl)).nnz == 0  # controls carry no effect
+    np.testing.assert_array_equal(sim.truth(lo).specific, sim.truth(hi).specific)
+    np.testing.assert_array_equal(lo.uns["simpert"]["truth"]["context_offsets"],
+                                  hi.uns["simpert"]["truth"]["context_offsets"])
+    # one context: none of it, and the screen of the same seed without the parameter
+    one = sim.screen(**dict(kw, n_contexts=1))
+    base = sim.screen(**{k: v for k, v in kw.items() if k != "n_contexts"})
+    assert "context" not in one.obs and (one.X != base.X).nnz == 0
+    # a third context keeps the first two contexts' offsets and effects
+    two = sim.screen(**dict(kw, n_contexts=2), context_shared=0.2)
+    np.testing.assert_array_equal(np.asarray(two.uns["simpert"]["truth"]["context_effects"]),
+                                  np.asarray(lo.uns["simpert"]["truth"]["context_effects"])[:2])
 
 
 # --------------------------------------------------------------------------- scenario files

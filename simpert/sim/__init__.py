@@ -1,7 +1,9 @@
 """simpert.sim: simulators of perturbation screens with known truth.
 
 - :func:`screen`: count-level CRISPR screen (negative binomial counts, guides, escapers,
-  sparse specific effects, shared systematic response, replicates, pseudobulk).
+  sparse specific effects, shared systematic response, replicates, pseudobulk; optionally a
+  dose response, latent programs, batches, multiplets, double perturbations and contexts);
+  :func:`context_view`: one context of a multi-context screen as a screen of its own.
 - :func:`noise_only`: the PEREGGRN noise-only design, generalised.
 - :func:`var_network`: linear network (VAR) simulator with hard interventions, on networks
   from :func:`erdos_renyi`, :func:`scale_free`, :func:`network_from_edges`,
@@ -16,6 +18,7 @@
 """
 
 from ._chunked import profiles_zarr, pseudobulk_zarr
+from ._contexts import context_view
 from ._estimate import FitSummary, ScreenFit, estimate_params, fit_screen
 from ._network import Network, erdos_renyi, network_from_edges, network_from_sif, pathway_commons, scale_free
 from ._noise_only import noise_only
@@ -42,6 +45,7 @@ __all__ = [
     "redraw",
     "expected_counts",
     "gene_names",
+    "context_view",
     "var_network",
     "Network",
     "erdos_renyi",

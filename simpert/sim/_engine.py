@@ -72,6 +72,10 @@ class CountModel:
         the first single's target; the second single's target is knocked down per cell.
     combo_coef : ndarray (C, 2) or None
         The coefficients ``(c_A, c_B)`` of each double.
+    context_log2fc : ndarray (K, G) or None
+        Log2 baseline offsets per context and gene (None: one context).
+    context_effects : ndarray (K, P, G) or None
+        Change of every row of ``effects`` in each context.
     """
 
     base_mean: np.ndarray
@@ -95,6 +99,8 @@ class CountModel:
     batch_log2fc: np.ndarray | None = None
     combo_pairs: np.ndarray | None = None
     combo_coef: np.ndarray | None = None
+    context_log2fc: np.ndarray | None = None
+    context_effects: np.ndarray | None = None
 
 
 def _combo(model: CountModel, grp: int) -> int:
@@ -132,6 +138,8 @@ class Design:
         The second guide (-1: none).
     no_guide : ndarray (n,) of bool or None
         Cells labelled with a perturbation that carry no guide.
+    context : ndarray (n,) of int or None
+        Context of each cell (None: one context, or context unknown).
     """
 
     group: np.ndarray
@@ -141,6 +149,7 @@ class Design:
     second_group: np.ndarray | None = None
     second_guide: np.ndarray | None = None
     no_guide: np.ndarray | None = None
+    context: np.ndarray | None = None
 
     @property
     def mixed(self) -> bool:
@@ -209,7 +218,7 @@ def is_extended(model: CountModel) -> bool:
     bool
     """
     return (model.dose_response != "none" or _n_programs(model) > 0 or model.batch_log2fc is not None
-            or model.combo_pairs is not None)
+            or model.combo_pairs is not None or model.context_log2fc is not None)
 
 
 def child_stream(ss: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
@@ -283,6 +292,9 @@ def max_expected_mean(model: CountModel) -> float:
             top += np.log2(model.activation_fold)
         if model.batch_log2fc is not None:
             top += float(np.max(model.batch_log2fc, initial=0.0))
+        if model.context_log2fc is not None:
+            top += float(np.max(model.context_log2fc, initial=0.0))
+            top += float(np.max(model.context_effects, initial=0.0))
         if _n_programs(model):
             top += 6.0 * model.program_sd * float(np.sqrt(np.max(np.sum(model.program_loadings ** 2, axis=0))))
         lib = (model.library_loc + 6.0 * model.library_sd) / LN2
@@ -495,6 +507,14 @@ def _cell_log2(model: CountModel, design: Design, noise: dict, c: int, log2_base
     lg = log2_base + model.replicate_log2fc[int(design.replicate[c])]
     if model.batch_log2fc is not None and design.batch is not None:
         lg = lg + model.batch_log2fc[int(design.batch[c])]
+    ctx = -1
+    if model.context_log2fc is not None and design.context is not None:
+        ctx = int(design.context[c])
+        lg = lg + model.context_log2fc[ctx]
+
+    def row(i):  # effects row i (0-based) in the cell's context
+        return model.effects[i] if ctx < 0 else model.effects[i] + model.context_effects[ctx, i]
+
     if grp > 0 and not (design.no_guide is not None and design.no_guide[c]):
         lg = lg + model.shared
         if not noise["escaped"][c]:
@@ -503,18 +523,18 @@ def _cell_log2(model: CountModel, design: Design, noise: dict, c: int, log2_base
                 (ia, ib), (ca, cb) = model.combo_pairs[k_combo], model.combo_coef[k_combo]
                 wa = ca * float(dose_weight(model, noise["knockdown"][c]))
                 wb = cb * float(dose_weight(model, noise["knockdown2"][c]))
-                lg = lg + (wa * model.effects[ia] + wb * model.effects[ib])
+                lg = lg + (wa * row(ia) + wb * row(ib))
             else:
                 groups = [(grp, noise["knockdown"][c])]
                 if design.second_group is not None and design.second_group[c] > 0:
                     groups.append((int(design.second_group[c]), noise["knockdown2"][c]))
                 for g_, kd in groups:
                     if model.dose_response == "none":
-                        lg = lg + model.effects[g_ - 1]
+                        lg = lg + row(g_ - 1)
                     else:
                         w = float(dose_weight(model, kd))
                         if w > 0.0:
-                            lg = lg + w * model.effects[g_ - 1]
+                            lg = lg + w * row(g_ - 1)
     act = noise.get("activity")
     if act is not None:
         for j in range(act.shape[1]):
@@ -727,6 +747,20 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
             base = base + model.batch_log2fc[np.asarray(design.batch, dtype=np.int64)]
         else:
             base = base + np.log2(np.mean(np.exp2(model.batch_log2fc), axis=0))[None, :]
+    if model.context_log2fc is not None:
+        if design.context is not None:
+            ctx = np.asarray(design.context, dtype=np.int64)
+            base = base + model.context_log2fc[ctx]
+        else:
+            base = base + np.log2(np.mean(np.exp2(model.context_log2fc), axis=0))[None, :]
+    has_ctx = model.context_log2fc is not None and design.context is not None
+
+    def rows_of(i, cells):  # effects rows i of the given cells, in their contexts
+        out = model.effects[i]
+        if has_ctx:
+            out = out + model.context_effects[np.asarray(design.context, dtype=np.int64)[cells], i]
+        return out
+
     K = _n_programs(model)
     if K:
         if activity is not None:
@@ -738,11 +772,12 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
         pert = pert & ~np.asarray(design.no_guide, dtype=bool)
     if np.any(pert):
         pidx = group[pert] - 1
+        prow = rows_of(pidx, np.flatnonzero(pert))
         if model.dose_response == "none":
-            add = model.shared[None, :] + np.where(escaped[pert][:, None], 0.0, model.effects[pidx])
+            add = model.shared[None, :] + np.where(escaped[pert][:, None], 0.0, prow)
         else:
             w = np.where(escaped[pert], 0.0, dose_weight(model, np.asarray(knockdown, dtype=float)[pert]))
-            add = model.shared[None, :] + w[:, None] * model.effects[pidx]
+            add = model.shared[None, :] + w[:, None] * prow
         base[pert] += add
     second = None
     k2 = np.zeros(group.shape[0]) if knockdown2 is None else np.asarray(knockdown2, dtype=float)
@@ -752,7 +787,7 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
         second = np.flatnonzero(pert & (sg > 0) & ~escaped)
         if second.size:
             w2 = np.ones(second.size) if model.dose_response == "none" else dose_weight(model, k2[second])
-            base[second] += w2[:, None] * model.effects[sg[second] - 1]
+            base[second] += w2[:, None] * rows_of(sg[second] - 1, second)
     if model.combo_pairs is not None:
         n_single = model.effects.shape[0] - model.combo_pairs.shape[0]
         cidx = group - 1 - n_single
@@ -765,8 +800,8 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
             wb = model.combo_coef[kk, 1] * dose_weight(model, k2[rows])
             pa, pb = model.combo_pairs[kk, 0], model.combo_pairs[kk, 1]
             w_full = dose_weight(model, np.asarray(knockdown, dtype=float)[rows])  # added above
-            base[rows] += (wa[:, None] * model.effects[pa] + wb[:, None] * model.effects[pb]
-                           - w_full[:, None] * model.effects[group[rows] - 1])
+            base[rows] += (wa[:, None] * rows_of(pa, rows) + wb[:, None] * rows_of(pb, rows)
+                           - w_full[:, None] * rows_of(group[rows] - 1, rows))
         second = np.flatnonzero(pert & (sg > 0) & ~escaped)
     mu = np.exp2(base) * np.asarray(size_factor)[:, None]
     if np.any(pert):
@@ -851,4 +886,7 @@ def model_from_uns(adata) -> CountModel:
         batch_log2fc=np.asarray(tr["batch_log2fc"], dtype=float).reshape(-1, G) if "batch_log2fc" in tr else None,
         combo_pairs=pairs,
         combo_coef=coef,
+        context_log2fc=np.asarray(tr["context_offsets"], dtype=float).reshape(-1, G) if "context_offsets" in tr else None,
+        context_effects=(np.asarray(tr["context_effects"], dtype=float).reshape(-1, P, G)
+                         if "context_effects" in tr else None),
     )

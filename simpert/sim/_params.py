@@ -253,6 +253,19 @@ class ScreenParams(_ParamsMixin):
         drawn uniformly from the four.
     interaction_strength : float, default 0.5
         ``s`` in [0, 1].
+    n_contexts : int, default 1
+        Cell contexts (cell lines, cell types): each cell is put in one uniformly at random
+        (obs ``context``, categorical ``c0``, ``c1``, ...). A context has its own log2
+        baseline offsets per gene and its own version of every perturbation's effects:
+        ``sqrt(rho) a + sqrt(1 - rho) a'_c``, with ``a`` the perturbation's effects and
+        ``a'_c`` context-specific sparse effects drawn from the same law (``p_effect``,
+        ``effect_size``, ``effect_sd``), so the effects of a perturbation in two contexts
+        correlate at ``rho = context_shared`` (without program shifts, whose part of ``a``
+        has no counterpart in ``a'_c``). Doubles combine their singles' context versions.
+    context_shared : float, default 1.0
+        Fraction ``rho`` in [0, 1] of the effects' variance shared across contexts.
+    context_sd : float, default 0.5
+        SD of the per context x gene log2 baseline offsets (used when n_contexts > 1).
     """
 
     n_genes: int = 2000
@@ -301,6 +314,9 @@ class ScreenParams(_ParamsMixin):
     n_combinations: int = 0
     interaction: str = "additive"
     interaction_strength: float = 0.5
+    n_contexts: int = 1
+    context_shared: float = 1.0
+    context_sd: float = 0.5
 
     _SPEC = {
         "n_genes": Integer(1),
@@ -347,6 +363,9 @@ class ScreenParams(_ParamsMixin):
         "n_combinations": Integer(0),
         "interaction": OneOf(INTERACTIONS),
         "interaction_strength": Interval(0, 1),
+        "n_contexts": Integer(1, 1000),
+        "context_shared": Interval(0, 1),
+        "context_sd": Interval(0, 10),
     }
 
     def __post_init__(self):
@@ -385,10 +404,11 @@ class ScreenParams(_ParamsMixin):
                      "ko_residual", "activation_fold", "p_effect", "effect_size", "effect_sd",
                      "systematic_strength", "systematic_sd", "hill_coefficient", "hill_half",
                      "program_density", "program_sd", "program_shift_sd", "batch_sd", "no_guide_rate",
-                     "multiplet_rate", "interaction_strength"):
+                     "multiplet_rate", "interaction_strength", "context_shared", "context_sd"):
             object.__setattr__(self, name, float(getattr(self, name)))
         for name in ("n_genes", "n_perturbations", "unmeasured_targets", "n_control_cells", "min_cells",
-                     "n_replicates", "n_guides", "n_programs", "n_batches", "n_combinations"):
+                     "n_replicates", "n_guides", "n_programs", "n_batches", "n_combinations",
+                     "n_contexts"):
             object.__setattr__(self, name, int(getattr(self, name)))
 
 

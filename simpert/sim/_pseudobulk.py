@@ -36,7 +36,8 @@ def design_from_obs(obs: pd.DataFrame, uns: dict) -> Design:
     else:
         guide = np.full(len(labels), -1, dtype=np.int64)
     rep = obs["replicate"].to_numpy(dtype=np.int64) if "replicate" in obs else np.zeros(len(labels), np.int64)
-    design = Design(group=group, guide=guide, replicate=rep, batch=batch_codes(obs, uns))
+    design = Design(group=group, guide=guide, replicate=rep, batch=batch_codes(obs, uns),
+                    context=_codes(obs, tr, "context", "contexts", "context_offsets"))
     if "n_guides" in obs and "second_perturbation" in obs:
         design.no_guide = obs["n_guides"].to_numpy(dtype=np.int64) == 0
         lookup[""] = 0
@@ -53,16 +54,19 @@ def design_from_obs(obs: pd.DataFrame, uns: dict) -> Design:
 
 def batch_codes(obs: pd.DataFrame, uns: dict) -> np.ndarray | None:
     """Row of ``truth['batch_log2fc']`` of each cell (from ``obs['batch']``), or None."""
-    tr = uns["truth"]
-    if "batch_log2fc" not in tr or "batch" not in obs:
+    return _codes(obs, uns["truth"], "batch", "batches", "batch_log2fc")
+
+
+def _codes(obs: pd.DataFrame, tr: dict, column: str, names_key: str, array_key: str) -> np.ndarray | None:
+    if array_key not in tr or column not in obs:
         return None
-    names = [str(b) for b in np.asarray(tr["batches"], dtype=object)]
+    names = [str(b) for b in np.asarray(tr[names_key], dtype=object)]
     lookup = {b: i for i, b in enumerate(names)}
-    labels = obs["batch"].astype(str).to_numpy()
+    labels = obs[column].astype(str).to_numpy()
     try:
         return np.fromiter((lookup[x] for x in labels), dtype=np.int64, count=len(labels))
     except KeyError as err:
-        fail("adata", f"an AnnData whose obs['batch'] holds the batches of its truth ({', '.join(names)})",
+        fail("adata", f"an AnnData whose obs[{column!r}] holds the {names_key} of its truth ({', '.join(names)})",
              err.args[0])
 
 
@@ -144,6 +148,8 @@ def store_design(out: ad.AnnData, cell_obs: pd.DataFrame, sample: np.ndarray, by
     }
     if d.batch is not None:
         rec["design"]["batch"] = d.batch
+    if d.context is not None:
+        rec["design"]["context"] = d.context
     if d.mixed:
         rec["design"].update(second_group=d.second_group, second_guide=d.second_guide, no_guide=d.no_guide,
                              knockdown2=cell_obs["second_knockdown"].to_numpy(dtype=float))

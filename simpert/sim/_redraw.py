@@ -27,7 +27,8 @@ def _stored_design(rec: dict):
     d = rec["design"]
     design = Design(group=np.asarray(d["group"], np.int64), guide=np.asarray(d["guide"], np.int64),
                     replicate=np.asarray(d["replicate"], np.int64),
-                    batch=np.asarray(d["batch"], np.int64) if "batch" in d else None)
+                    batch=np.asarray(d["batch"], np.int64) if "batch" in d else None,
+                    context=np.asarray(d["context"], np.int64) if "context" in d else None)
     if "second_group" in d:
         design.second_group = np.asarray(d["second_group"], np.int64)
         design.second_guide = np.asarray(d["second_guide"], np.int64)

@@ -21,7 +21,7 @@ STREAMS = (
     "cell_counts", "replicates", "design", "noise",
     # added later, at the end, so that no earlier stream moves
     "programs", "program_shift", "batches", "batch_design", "multiplets", "combinations",
-    "combination_design",
+    "combination_design", "contexts", "context_design",
 )
 
 
@@ -100,11 +100,42 @@ def _draw_truth(p: ScreenParams, streams: dict) -> dict:
                shared=shared, n_cells=n_cells, rep=rep)
     out.update(_draw_programs(p, streams, targets, effects))
     out.update(_draw_combinations(p, streams, effects))
+    out.update(_draw_contexts(p, streams, targets, effects, out))
     # batch offsets (drawn even when batch_sd is 0; none with one batch)
     if p.n_batches > 1:
         g = np.random.default_rng(streams["batches"])
         out["batch"] = g.standard_normal((p.n_batches, G)) * p.batch_sd
     return out
+
+
+def _draw_contexts(p: ScreenParams, streams: dict, targets: np.ndarray, effects: np.ndarray, drawn: dict) -> dict:
+    """Context baseline offsets (K x G) and per-context changes of the effects (K x rows x G).
+
+    Child 0 of the stream draws the offsets, child 1 + c context c's own sparse effects
+    (indicator, magnitude, sign, all drawn whatever ``p_effect``), so a context keeps its
+    draws whatever the number of contexts after it.
+    """
+    K, G, P = p.n_contexts, p.n_genes, p.n_perturbations
+    if K == 1:
+        return {}
+    children = fresh(streams["contexts"]).spawn(K + 1)
+    offsets = np.random.default_rng(children[0]).standard_normal((K, G)) * p.context_sd
+    rho = p.context_shared
+    measured = np.flatnonzero(targets >= 0)
+    deltas = []
+    for c in range(K):
+        g = np.random.default_rng(children[c + 1])
+        u = g.random((P, G))
+        z = g.standard_normal((P, G))
+        sign = np.where(g.random((P, G)) < 0.5, -1.0, 1.0)
+        own = np.where(u < p.p_effect, sign * p.effect_size * np.exp(p.effect_sd * z), 0.0)
+        own[measured, targets[measured]] = 0.0
+        d = (np.sqrt(rho) - 1.0) * effects + np.sqrt(1.0 - rho) * own
+        if "combo_pairs" in drawn:
+            pairs, coef = drawn["combo_pairs"], drawn["combo_coef"]
+            d = np.vstack([d, coef[:, :1] * d[pairs[:, 0]] + coef[:, 1:] * d[pairs[:, 1]]])
+        deltas.append(d)
+    return dict(context_offsets=offsets, context_effects=np.stack(deltas))
 
 
 #: Coefficients (c_A, c_B) of the interaction types; "epistatic" is (1, 0) or (0, 1).
@@ -336,44 +367,35 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         modality=p.modality, dose_response=p.dose_response, hill_coefficient=p.hill_coefficient,
         hill_half=p.hill_half, program_loadings=tr.get("loadings"), program_sd=p.program_sd,
         batch_log2fc=tr.get("batch"), combo_pairs=pairs, combo_coef=tr.get("combo_coef"),
+        context_log2fc=tr.get("context_offsets"), context_effects=tr.get("context_effects"),
     )
     if out is None:
         _check_size(model, p.n_control_cells + int(all_cells.sum()), output)
     design = _draw_design(p, all_cells, streams["design"], streams["batch_design"], streams["multiplets"],
                           streams["combination_design"], pairs)
+    if p.n_contexts > 1:  # one stream per group: uniform context of each cell
+        sizes = np.concatenate([[p.n_control_cells], all_cells]).astype(np.int64)
+        design.context = np.concatenate([
+            np.random.default_rng(child).integers(0, p.n_contexts, int(m))
+            for child, m in zip(fresh(streams["context_design"]).spawn(sizes.shape[0]), sizes)]).astype(np.int64)
     genes = gene_names(G)
     t_idx = tr["targets"]
     width = max(5, len(str(max(p.unmeasured_targets - 1, 0))))
     unmeasured = np.array([f"u{i:0{width}d}" for i in range(int(np.sum(t_idx < 0)))], dtype=object)
     perts = np.concatenate([genes[t_idx[t_idx >= 0]], unmeasured]).astype(object)
     guides = np.array([f"{t}_{j + 1}" for t in perts for j in range(p.n_guides)], dtype=object)
-    specific = tr["effects"].copy()
-    exp_factor = target_factor(model, tr["eff"]).mean(axis=1)
-    has = np.flatnonzero(t_idx >= 0)
-    specific[has, t_idx[has]] = np.log2(exp_factor[has])
-    e = p.escape_rate
-    if p.dose_response == "none":
-        mean_cell = None
-        log2fc = tr["shared"][None, :] + np.log2((1.0 - e) * np.exp2(specific) + e)
-    else:
-        mean_cell, response = _dose_mean(model, tr["eff"], tr["effects"])
-        mean_cell[has, t_idx[has]] = exp_factor[has]
-        log2fc = tr["shared"][None, :] + np.log2((1.0 - e) * mean_cell + e)
-    single_log2fc = None
-    if p.multiplet_rate > 0 or p.no_guide_rate > 0:
-        single_log2fc = log2fc
-        A = np.exp2(specific) if mean_cell is None else mean_cell
-        log2fc = _labelled_log2fc(A, tr["shared"], e, p.multiplet_rate, p.no_guide_rate)
+    specific, log2fc, single_log2fc, response = _truth_arrays(p, model, tr)
     if combos:
         labels = np.array([f"{perts[i]}+{perts[j]}" for i, j in pairs], dtype=object)
-        c_spec, c_lfc = _combination_truth(model, tr, exp_factor, e)
         perts = np.concatenate([perts, labels])
-        specific = np.vstack([specific, c_spec])
-        log2fc = np.vstack([log2fc, c_lfc])
-        if single_log2fc is not None:
-            single_log2fc = np.vstack([single_log2fc, c_lfc])
-        if p.dose_response != "none":
-            response = np.concatenate([response, np.full(pairs.shape[0], np.nan)])
+    ctx = None
+    if "context_offsets" in tr:  # per context, and pooled over equally weighted contexts
+        ctx = [_truth_arrays(p, model, dict(tr, effects=tr["effects"] + d[:P],
+                                            combo_effects=tr["combo_effects"] + d[P:] if combos else None))
+               for d in tr["context_effects"]]
+        w = np.exp2(tr["context_offsets"])[:, None, :]  # K x 1 x G
+        ratio = np.stack([np.exp2(c[1]) for c in ctx])
+        log2fc = np.log2((w * ratio).sum(0) / w.sum(0))
     check_finite(("effect_size", "effect_sd", "systematic_strength", "systematic_sd",
                   "systematic_direction"), log2fc=log2fc, shared_log2fc=tr["shared"])
     truth = {
@@ -400,6 +422,12 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         truth["dose_response"] = response
     if single_log2fc is not None:
         truth["single_log2fc"] = single_log2fc
+    if ctx is not None:
+        truth.update(contexts=np.array(context_names(p.n_contexts), dtype=str), context_offsets=tr["context_offsets"],
+                     context_effects=tr["context_effects"], context_log2fc=np.stack([c[1] for c in ctx]),
+                     context_specific_log2fc=np.stack([c[0] for c in ctx]))
+        if single_log2fc is not None:
+            truth["context_single_log2fc"] = np.stack([c[2] for c in ctx])
     if "loadings" in tr:
         truth.update(program_loadings=tr["loadings"], program_shift=tr["shift"],
                      program_log2fc=tr["program_log2fc"])
@@ -435,6 +463,54 @@ def batch_names(n: int) -> list:
     list of str
     """
     return [f"b{i}" for i in range(n)]
+
+
+def context_names(n: int) -> list:
+    """Context labels ``c0``, ``c1``, ... (obs column ``context``).
+
+    Parameters
+    ----------
+    n : int
+
+    Returns
+    -------
+    list of str
+    """
+    return [f"c{i}" for i in range(n)]
+
+
+def _truth_arrays(p: ScreenParams, model: CountModel, tr: dict):
+    """Specific effects (full dose, targets at their expected factor), log2FC of the labelled
+    cells, log2FC of single-guide cells (None without multiplets) and the mean dose response,
+    for the single effects ``tr['effects']`` and the doubles' ``tr['combo_effects']``."""
+    t_idx = tr["targets"]
+    specific = tr["effects"].copy()
+    exp_factor = target_factor(model, tr["eff"]).mean(axis=1)
+    has = np.flatnonzero(t_idx >= 0)
+    specific[has, t_idx[has]] = np.log2(exp_factor[has])
+    e = p.escape_rate
+    response = None
+    if p.dose_response == "none":
+        mean_cell = None
+        log2fc = tr["shared"][None, :] + np.log2((1.0 - e) * np.exp2(specific) + e)
+    else:
+        mean_cell, response = _dose_mean(model, tr["eff"], tr["effects"])
+        mean_cell[has, t_idx[has]] = exp_factor[has]
+        log2fc = tr["shared"][None, :] + np.log2((1.0 - e) * mean_cell + e)
+    single_log2fc = None
+    if p.multiplet_rate > 0 or p.no_guide_rate > 0:
+        single_log2fc = log2fc
+        A = np.exp2(specific) if mean_cell is None else mean_cell
+        log2fc = _labelled_log2fc(A, tr["shared"], e, p.multiplet_rate, p.no_guide_rate)
+    if "combo_pairs" in tr:
+        c_spec, c_lfc = _combination_truth(model, tr, exp_factor, e)
+        specific = np.vstack([specific, c_spec])
+        log2fc = np.vstack([log2fc, c_lfc])
+        if single_log2fc is not None:
+            single_log2fc = np.vstack([single_log2fc, c_lfc])
+        if response is not None:
+            response = np.concatenate([response, np.full(c_spec.shape[0], np.nan)])
+    return specific, log2fc, single_log2fc, response
 
 
 def _combination_truth(model: CountModel, tr: dict, exp_factor: np.ndarray, e: float):
@@ -562,6 +638,9 @@ def _design_obs(design: Design, uns: dict, noise: dict) -> pd.DataFrame:
         },
         index=pd.Index([f"cell{i:06d}" for i in range(n)]),
     )
+    if design.context is not None and "context_offsets" in tr:
+        names = [str(b) for b in np.asarray(tr["contexts"], dtype=object)]
+        obs["context"] = pd.Categorical.from_codes(np.asarray(design.context, dtype=np.int64), categories=names)
     if design.batch is not None and "batch_log2fc" in tr:
         names = [str(b) for b in np.asarray(tr["batches"], dtype=object)]
         obs["batch"] = pd.Categorical.from_codes(np.asarray(design.batch, dtype=np.int64), categories=names)
