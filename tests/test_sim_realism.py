@@ -605,6 +605,19 @@ def test_double_with_a_dose_response_monte_carlo():
     assert np.max(np.abs(lfc[6:] - np.asarray(plain.uns["simpert"]["truth"]["log2fc"])[6:])) > 0.5
 
 
+def test_truth_object_lists_the_doubles_and_contexts():
+    a = sim.screen(rng=65, n_genes=40, n_perturbations=5, n_control_cells=20, cells_per_perturbation=10,
+                   n_combinations=3, interaction="mixed", n_contexts=2, context_shared=0.5)
+    t = sim.truth(a)
+    tr = a.uns["simpert"]["truth"]
+    assert list(t.combinations.index) == list(tr["perturbations"][5:])
+    assert all(f"{r.a}+{r.b}" == lab for lab, r in t.combinations.iterrows())
+    np.testing.assert_array_equal(t.interaction.to_numpy(), tr["combination_interaction"])
+    assert set(t.context_log2fc) == {"c0", "c1"} and t.context_log2fc["c1"].shape == (8, 40)
+    plain = sim.truth(sim.screen(rng=65, n_genes=40, n_perturbations=5, n_control_cells=20, cells_per_perturbation=10))
+    assert plain.combinations is None and plain.interaction is None and plain.context_log2fc is None
+
+
 def test_mixed_interactions_draw_every_type():
     a = sim.screen(rng=63, n_genes=50, n_perturbations=30, n_control_cells=10, cells_per_perturbation=3,
                    n_combinations=200, interaction="mixed")
@@ -719,6 +732,31 @@ def test_context_view_is_a_screen_of_its_own(tmp_path):
     with pytest.raises(ValueError, match="parameter 'adata' must be cells of a screen simulated with n_contexts"):
         sim.context_view(sim.screen(rng=1, n_genes=20, n_perturbations=2, n_control_cells=5,
                                     cells_per_perturbation=3), "c0")
+
+
+def test_unknown_context_gives_the_mean_over_contexts():
+    """Without the cells' contexts (as a caller that builds its own Design), expected counts
+    are the mean over the uniformly assigned contexts; the pooled truth is their ratio."""
+    import dataclasses
+
+    from simpert.sim._engine import expected_matrix, model_from_uns
+    from simpert.sim._pseudobulk import design_from_obs
+
+    a = sim.screen(rng=75, n_genes=50, n_perturbations=4, n_control_cells=40, cells_per_perturbation=30,
+                   n_contexts=3, context_shared=0.3, escape_rate=0.0, library_sd=0.0)
+    model, design = model_from_uns(a), design_from_obs(a.obs, a.uns["simpert"])
+    o = a.obs
+    args = (o.size_factor.to_numpy(), o.escaped.to_numpy(), o.knockdown.to_numpy())
+    per = [expected_matrix(model, dataclasses.replace(design, context=np.full(a.n_obs, k)), *args) for k in range(3)]
+    unknown = expected_matrix(model, dataclasses.replace(design, context=None), *args)
+    np.testing.assert_allclose(unknown, np.mean(per, axis=0), rtol=1e-12)
+    codes = o.perturbation.cat.codes.to_numpy()
+    ctrl = unknown[codes == 0].mean(0)
+    lfc = np.asarray(a.uns["simpert"]["truth"]["log2fc"])
+    for j in range(4):  # no escapers: off the target every cell of p has the expected ratio
+        rows = unknown[codes == j + 1]
+        gap = np.abs(np.log2(rows.mean(0) / ctrl) - lfc[j])[np.arange(50) != model.target_index[j]]
+        assert np.max(gap) < 1e-10
 
 
 def test_contexts_change_no_other_draw():

@@ -20,6 +20,7 @@ above 2^53 are refused.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import os
@@ -727,7 +728,8 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
     model : CountModel
     design : Design
         With batches, ``design.batch`` None means the batch is unknown: the mean over
-        batches of ``2^offset`` is used (the expectation under the uniform assignment).
+        batches of ``2^offset`` is used (the expectation under the uniform assignment);
+        likewise an unknown context gives the mean over the contexts.
     size_factor, escaped, knockdown : array-like (n,)
     activity : ndarray (n, K) or None
         Per-cell program activity; None with programs gives the expectation over the
@@ -739,6 +741,14 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
     -------
     ndarray of float64, shape (n, G)
     """
+    if model.context_log2fc is not None and design.context is None:
+        # context unknown: the mean over the (uniformly assigned) contexts
+        n, K = design.group.shape[0], model.context_log2fc.shape[0]
+        total = 0.0
+        for k in range(K):
+            known = dataclasses.replace(design, context=np.full(n, k, dtype=np.int64))
+            total = total + expected_matrix(model, known, size_factor, escaped, knockdown, activity, knockdown2)
+        return total / K
     group = design.group
     escaped = np.asarray(escaped, dtype=bool)
     base = np.log2(model.base_mean)[None, :] + model.replicate_log2fc[design.replicate]
@@ -748,11 +758,7 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
         else:
             base = base + np.log2(np.mean(np.exp2(model.batch_log2fc), axis=0))[None, :]
     if model.context_log2fc is not None:
-        if design.context is not None:
-            ctx = np.asarray(design.context, dtype=np.int64)
-            base = base + model.context_log2fc[ctx]
-        else:
-            base = base + np.log2(np.mean(np.exp2(model.context_log2fc), axis=0))[None, :]
+        base = base + model.context_log2fc[np.asarray(design.context, dtype=np.int64)]
     has_ctx = model.context_log2fc is not None and design.context is not None
 
     def rows_of(i, cells):  # effects rows i of the given cells, in their contexts

@@ -322,8 +322,10 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
     -------
     AnnData or Path
         Schema of docs/architecture.md: ``obs`` (perturbation, is_control, target, guide,
-        replicate, size_factor, knockdown, escaped[, n_cells]), ``var`` (base_mean,
-        dispersion, is_regulator) and ``uns["simpert"]`` with the truth. With ``out``: the
+        replicate, size_factor, knockdown, escaped[, n_cells]; with the optional features
+        also batch, context, program_0, ..., n_guides, second_perturbation, second_guide,
+        second_knockdown), ``var`` (base_mean, dispersion, is_regulator) and
+        ``uns["simpert"]`` with the truth. With ``out``: the
         path of the Zarr store (read it with ``anndata.read_zarr`` or stream it with
         :func:`simpert.sim.pseudobulk_zarr`).
 
@@ -334,6 +336,16 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
     ``escape_rate=0``, ``cell_count_dispersion=0``) draws it and zeroes it, so the other draws
     are unchanged. Truth ``log2fc`` is ``shared + log2((1 - e) 2^specific + e)`` with ``e`` the
     escape rate and the target's specific value ``log2`` of its expected factor over guides.
+
+    The optional features (dose response, programs, batches, multiplets, doubles, contexts;
+    see :class:`ScreenParams`) draw from streams added at the end of ``STREAMS`` and from
+    further children of the per-group noise streams, so with all of them off the counts are
+    the same bytes as without them. With them, ``log2fc`` stays the log2 ratio of the
+    expected mean of the cells labelled p to the controls' mean: averaged over the
+    doses ``r(k)`` of the guides, over cells without a guide and multiplets
+    (``single_log2fc``: single-guide cells only), and over equally weighted contexts
+    (``context_log2fc``: per context). Batch offsets and program activity cancel in it.
+    ``specific_log2fc`` holds the full-dose effects (program response included).
 
     Examples
     --------

@@ -36,6 +36,14 @@ class Truth:
         Genes x genes, entry [i, j] = effect of i on j (var_network only).
     params : dict
         The parameters the data were simulated with.
+    combinations : DataFrame or None
+        Double perturbations (screens with ``n_combinations``): per double label, the two
+        singles ``a`` and ``b``, the interaction ``type`` and its coefficients ``coef_a``,
+        ``coef_b`` (the double's log2 effect is ``coef_a * a + coef_b * b``).
+    interaction : DataFrame or None
+        Doubles x genes: the genetic interaction, double - a - b (full-dose effects).
+    context_log2fc : dict of str to DataFrame, or None
+        Per context (screens with ``n_contexts > 1``): perturbations x genes log2FC.
     """
 
     kind: str
@@ -46,6 +54,9 @@ class Truth:
     targets: pd.Series
     network: pd.DataFrame | None
     params: dict
+    combinations: pd.DataFrame | None = None
+    interaction: pd.DataFrame | None = None
+    context_log2fc: dict | None = None
 
     @property
     def perturbations(self) -> pd.Index:
@@ -91,5 +102,20 @@ def truth(adata) -> Truth:
     if "network" in tr:
         net = pd.DataFrame(np.asarray(tr["network"], dtype=float).reshape(G, G), index=genes, columns=genes)
     params = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in dict(rec.get("params", {})).items()}
+    combos = inter = ctx = None
+    if "combination_pairs" in tr:
+        pairs = np.asarray(tr["combination_pairs"], dtype=np.int64).reshape(-1, 2)
+        coef = np.asarray(tr["combination_coef"], dtype=float).reshape(-1, 2)
+        labels = perts[P - pairs.shape[0]:]
+        combos = pd.DataFrame({"a": perts[pairs[:, 0]], "b": perts[pairs[:, 1]],
+                               "type": np.asarray(tr["combination_type"], dtype=object).astype(str),
+                               "coef_a": coef[:, 0], "coef_b": coef[:, 1]}, index=labels)
+        inter = pd.DataFrame(np.asarray(tr["combination_interaction"], dtype=float).reshape(-1, G), index=labels,
+                             columns=genes)
+    if "context_log2fc" in tr:
+        names = [str(c) for c in np.asarray(tr["contexts"], dtype=object)]
+        arr = np.asarray(tr["context_log2fc"], dtype=float).reshape(len(names), P, G)
+        ctx = {c: pd.DataFrame(arr[k], index=perts, columns=genes) for k, c in enumerate(names)}
     return Truth(kind=str(rec.get("kind", "")), control=str(rec.get("control", "control")), log2fc=lfc,
-                 specific=spec, shared=shared, targets=targets, network=net, params=params)
+                 specific=spec, shared=shared, targets=targets, network=net, params=params,
+                 combinations=combos, interaction=inter, context_log2fc=ctx)
