@@ -20,8 +20,8 @@ calibrated in three worlds on paired seeds:
 
 Panels: per metric, DRF vs the mean baseline, AUROC of the technical duplicate vs the mean
 baseline, ladder tau and the noise-only null level, in each world, with the verdict
-thresholds of ``simpert.calibrate.VERDICT_RULES``; the right column gives the verdict grade
-per world.
+thresholds of ``simpert.calibrate.VERDICT_RULES``; the duplicate's mean score on a scale from
+the mean baseline (0) to the oracle (1); the right column gives the verdict grade per world.
 """
 
 from __future__ import annotations
@@ -140,6 +140,28 @@ def compute(*, fast: bool, rng) -> dict[str, pd.DataFrame]:
             "scores": pd.concat(scores, ignore_index=True), "depth": pd.DataFrame({"planted_depth": [depth]})}
 
 
+def calibrated_duplicate(scores: pd.DataFrame) -> pd.DataFrame:
+    """The technical duplicate's mean score on a scale from the mean baseline (0) to the oracle (1).
+
+    Parameters
+    ----------
+    scores : DataFrame
+        ``metric``, ``predictor``, ``value``, ``world`` (mean scores on the signal scenario).
+
+    Returns
+    -------
+    DataFrame
+        ``world``, ``metric``, ``duplicate``, ``mean``, ``oracle`` (raw means) and the scaled
+        ``duplicate``; NaN when the oracle and the mean baseline tie or a score is NaN.
+    """
+    w = scores.pivot_table(index=["world", "metric"], columns="predictor", values="value", dropna=False)
+    w = w.reindex(columns=["mean", "technical_duplicate", "oracle"])
+    gap = w["oracle"] - w["mean"]
+    scaled = (w["technical_duplicate"] - w["mean"]) / gap.where(gap.abs() > 1e-12)
+    out = w.rename(columns={"technical_duplicate": "duplicate_raw"}).assign(duplicate=scaled)
+    return out.reset_index()
+
+
 def plot(tables):
     """One row per metric; one panel per statistic; a marker per world; verdicts on the right."""
     import matplotlib.pyplot as plt
@@ -148,8 +170,8 @@ def plot(tables):
     verd = tables["verdicts"]
     metrics = list(dict.fromkeys(stats["metric"]))
     y = np.arange(len(metrics))[::-1].astype(float)
-    fig, axes = plt.subplots(1, len(STATS) + 1, figsize=(18, 0.42 * len(metrics) + 2.2), sharey=True,
-                             gridspec_kw={"width_ratios": [1] * len(STATS) + [0.9]})
+    fig, axes = plt.subplots(1, len(STATS) + 2, figsize=(21, 0.42 * len(metrics) + 2.2), sharey=True,
+                             gridspec_kw={"width_ratios": [1] * (len(STATS) + 1) + [0.9]})
     rules = {r[0]: (r[3], r[4]) for r in cb.VERDICT_RULES}
     for ax, (st, label), letter in zip(axes, STATS, "abcd"):
         for k, world in enumerate(WORLDS):
@@ -166,11 +188,23 @@ def plot(tables):
         ax.grid(axis="x", color="0.9", lw=0.5)
         for yy in y:
             ax.axhline(yy - 0.5, color="0.93", lw=0.5)
+    ax = axes[len(STATS)]
+    dup = calibrated_duplicate(tables["scores"])
+    for k, world in enumerate(WORLDS):
+        marker, colour = _MARKERS[world]
+        d = dup[dup["world"] == world].set_index("metric").reindex(metrics)
+        ax.plot(d["duplicate"], y + (1.5 - k) * 0.18, marker, color=colour, ms=5, ls="none")
+    for x in (0.0, 1.0):
+        ax.axvline(x, color="0.6", lw=0.8, ls=":")
+    ax.set_title("e  duplicate: mean baseline 0, oracle 1", loc="left", fontsize=10)
+    ax.grid(axis="x", color="0.9", lw=0.5)
+    for yy in y:
+        ax.axhline(yy - 0.5, color="0.93", lw=0.5)
     axes[0].set_yticks(y)
     axes[0].set_yticklabels(metrics, fontsize=8)
     axes[0].legend(frameon=False, fontsize=8, loc="lower left")
     ax = axes[-1]
-    ax.set_title("e  verdict per world", loc="left", fontsize=10)
+    ax.set_title("f  verdict per world", loc="left", fontsize=10)
     ax.set_xlim(-0.5, len(WORLDS) - 0.5)
     ax.set_xticks(range(len(WORLDS)))
     ax.set_xticklabels([_SHORT[w] for w in WORLDS], fontsize=7, rotation=30)
@@ -202,6 +236,7 @@ def caption(tables) -> str:
         return float(r["mean"].iloc[0]) if len(r) else float("nan")
 
     drf = {w: np.nanmedian([val(m, "drf_mean", w) for m in metrics]) for w in WORLDS}
+    dup = calibrated_duplicate(tables["scores"])
     auc = {w: np.nanmedian([val(m, "auroc", w) for m in metrics]) for w in WORLDS}
     depth = float(tables["depth"]["planted_depth"].iloc[0]) if "depth" in tables else float("nan")
     lines = [
@@ -210,9 +245,12 @@ def caption(tables) -> str:
         f"({depth:.2f} of their source counts); planted by binomial thinning (simpert.sim.plant) into the simulator's control "
         "cells standing in for real ones; planted into control cells with gene-gene correlation (five latent factors) "
         "and heavier-tailed libraries. (a) DRF vs the mean baseline, (b) AUROC technical duplicate vs mean baseline, "
-        "(c) ladder tau, (d) null level on the noise-only twin, with the verdict thresholds; (e) verdict grade.",
+        "(c) ladder tau, (d) null level on the noise-only twin, with the verdict thresholds; (e) the technical "
+        "duplicate's mean score on a scale from the mean baseline (0) to the oracle (1); (f) verdict grade.",
         "Median over metrics of DRF vs mean: " + ", ".join(f"{w} {drf[w]:.2f}" for w in WORLDS)
         + "; of AUROC: " + ", ".join(f"{w} {auc[w]:.2f}" for w in WORLDS) + ".",
+        "Duplicate on the mean-to-oracle scale, median over metrics: "
+        + ", ".join(f"{w} {np.nanmedian(dup.loc[dup['world'] == w, 'duplicate']):.2f}" for w in WORLDS) + ".",
         (f"Verdicts that change between worlds ({len(changed)} of {len(metrics)} metrics): "
          + "; ".join(f"{m} ({' / '.join(str(wide.loc[m, w]) for w in WORLDS)})" for m in changed) + "."
          if changed else f"No verdict changes between worlds ({len(metrics)} metrics)."),
