@@ -378,7 +378,7 @@ def test_de_with_the_batch_covariate_recovers_the_truth_better():
     for design in ("~ batch + perturbation", "perturbation"):
         t = sp.de.deseq(pb, control="control", design=design).table
 
-        def wide(col):
+        def wide(col, t=t):
             return t.pivot(index="perturbation", columns="gene", values=col).loc[truth.index, truth.columns].to_numpy()
 
         est, p, padj = wide("log2fc"), wide("pvalue"), wide("padj")
@@ -587,6 +587,32 @@ def test_double_follows_its_interaction_model(kind):
         m = mu[rows]
         z = (x[rows].sum(0) - m.sum(0)) / np.sqrt(m.sum(0) + alpha * (m ** 2).sum(0))
         assert np.max(np.abs(z)) < 4.5
+
+
+def test_doubles_expected_counts_without_the_second_guides():
+    """A caller that knows only each cell's group and first knockdown (as the oracle's design
+    does) gets, for a double, the second target at its mean knockdown over the guides."""
+    import dataclasses
+
+    from simpert.sim._engine import expected_matrix, model_from_uns
+    from simpert.sim._pseudobulk import design_from_obs
+
+    a = sim.screen(rng=66, n_genes=60, n_perturbations=5, n_control_cells=20, cells_per_perturbation=400,
+                   n_combinations=2, escape_rate=0.0, library_sd=0.0)
+    model, design = model_from_uns(a), design_from_obs(a.obs, a.uns["simpert"])
+    o = a.obs
+    args = (o.size_factor.to_numpy(), o.escaped.to_numpy(), o.knockdown.to_numpy())
+    known = expected_matrix(model, design, *args, knockdown2=o.second_knockdown.to_numpy())
+    blind = expected_matrix(model, dataclasses.replace(design, second_group=None, second_guide=None, no_guide=None),
+                            *args)
+    codes = o.perturbation.cat.codes.to_numpy()
+    for c in range(2):
+        rows = codes == 6 + c
+        # the same mean over the double's cells up to the guides drawn (400 cells, 2 guides)
+        np.testing.assert_allclose(blind[rows].mean(0), known[rows].mean(0), rtol=0.1)
+        tr = a.uns["simpert"]["truth"]
+        np.testing.assert_allclose(np.log2(blind[rows].mean(0) / a.var.base_mean.to_numpy()),
+                                   np.asarray(tr["log2fc"])[5 + c], atol=0.15)
 
 
 def test_double_with_a_dose_response_monte_carlo():

@@ -735,7 +735,9 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
         Per-cell program activity; None with programs gives the expectation over the
         activity law (``2^(ln 2 program_sd^2 sum_j L_jg^2 / 2)``).
     knockdown2 : array-like (n,) or None
-        Knockdown of a multiplet's second guide (used with ``design.second_group``).
+        Knockdown of a multiplet's (or a double's) second guide; None for a double gives
+        the mean knockdown of its second single's guides (exact for the target's expected
+        count without a dose response).
 
     Returns
     -------
@@ -800,6 +802,12 @@ def expected_matrix(model: CountModel, design: Design, size_factor, escaped, kno
         is_combo = group > n_single
         sg[is_combo] = model.combo_pairs[cidx[is_combo], 1] + 1
         rows = np.flatnonzero(is_combo & pert & ~escaped)
+        if knockdown2 is None and rows.size and model.guide_efficiency.size:
+            # second guides unknown: the expected knockdown of the second single's guides
+            eff = model.guide_efficiency.reshape(n_single, -1)
+            mean_k = eff.mean(axis=1) * ((1.0 - model.ko_residual) if model.modality == "ko" else 1.0)
+            k2 = k2.copy()
+            k2[rows] = mean_k[model.combo_pairs[cidx[rows], 1]]
         if rows.size and model.dose_response != "none":  # replace the full-dose row by each single at its dose
             kk = cidx[rows]
             wa = model.combo_coef[kk, 0] * dose_weight(model, np.asarray(knockdown, dtype=float)[rows])
