@@ -73,6 +73,17 @@ def test_redraw_with_the_screens_noise_stream_reproduces_it(extra, tmp_path):
     np.testing.assert_allclose(sim.expected_counts(pb), summed, rtol=1e-10)
 
 
+def test_pseudobulk_output_with_every_feature_equals_the_pseudobulk_of_the_cells():
+    kw = dict(n_genes=50, n_perturbations=5, n_control_cells=40, cells_per_perturbation=25, rng=5, n_replicates=2,
+              dose_response="hill", n_programs=2, n_batches=2, multiplet_rate=0.2, no_guide_rate=0.1,
+              n_combinations=2, n_contexts=2)
+    cells = sim.screen(**kw)
+    pb, ref = sim.screen(**kw, output="pseudobulk"), sim.pseudobulk(cells)
+    np.testing.assert_array_equal(pb.X, ref.X)
+    assert list(pb.obs_names) == list(ref.obs_names)
+    np.testing.assert_allclose(sim.expected_counts(pb), sim.expected_counts(ref), rtol=1e-12)
+
+
 def test_defaults_leave_the_schema_unchanged():
     a = sim.screen(n_genes=30, n_perturbations=3, n_control_cells=10, cells_per_perturbation=5, rng=1)
     assert list(a.obs.columns) == ["perturbation", "is_control", "target", "guide", "replicate", "size_factor",
