@@ -338,7 +338,9 @@ class DEDataset:
             ``replicate`` column exists and some (level, replicate) pair has more than one
             row, rows are summed per (level, replicate); without ``replicate`` but with a
             ``guide`` column that repeats within a level, per (level, guide); otherwise the
-            rows are taken as samples.
+            rows are taken as samples. Rows are samples too when ``obs`` has an
+            ``n_cells`` column (a pseudobulk) or when the design's covariates with the
+            level and replicate name each row once (samples per perturbation x batch).
 
         Returns
         -------
@@ -357,7 +359,7 @@ class DEDataset:
             if term not in adata.obs.columns:
                 fail("design", f"a formula of columns of adata.obs ({', '.join(map(str, adata.obs.columns))})", term)
         if pseudobulk is None:
-            by = _pseudobulk_keys(adata.obs, design)
+            by = _pseudobulk_keys(adata.obs, design, cov_terms)
         elif pseudobulk:
             extra = [c for c in ("replicate", "guide") if c in adata.obs.columns]
             if not extra:
@@ -427,10 +429,19 @@ def _check_cell_counts(X, name: str) -> None:
         fail(name, "cell counts that are non-negative", f"minimum {values.min():g}")
 
 
-def _pseudobulk_keys(obs: pd.DataFrame, design: str):
+def _pseudobulk_keys(obs: pd.DataFrame, design: str, covariates=()):
+    """Columns to sum cells by, or None when the rows are samples already.
+
+    Rows are samples when ``obs`` has an ``n_cells`` column (a pseudobulk), or when the
+    design column, the replicate (or guide) column and the covariates together name every
+    row once (e.g. samples per perturbation x batch that carry a cell-level replicate label).
+    """
+    if "n_cells" in obs.columns:
+        return None
+    covs = [c for c in covariates if c in obs.columns and c != design]
     for extra in ("replicate", "guide"):
         if extra in obs.columns:
-            dup = obs[[design, extra]].astype(str).duplicated().any()
+            dup = obs[[design, extra, *covs]].astype(str).duplicated().any()
             return (design, extra) if dup else None
     return None
 

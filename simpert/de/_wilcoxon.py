@@ -68,6 +68,22 @@ def bh_rows(p: np.ndarray) -> np.ndarray:
     return out
 
 
+def _groups(column, control: str, groupby: str):
+    """Group labels, each row's code (-1: empty or missing label) and the control's code."""
+    labels = pd.Categorical(column)
+    drop = [c for c in labels.categories if c == "" or pd.isna(c)]
+    if drop:
+        labels = labels.remove_categories(drop)
+    groups = np.asarray(labels.categories)
+    codes = np.asarray(labels.codes, dtype=np.int64)
+    hit = np.flatnonzero(groups == control)
+    if hit.size != 1:
+        fail("control", f"a label of adata.obs[{groupby!r}]", control)
+    if groups.size < 2:
+        fail(groupby, f"a column with at least one group besides the control {control!r}", list(groups))
+    return groups, codes, int(hit[0])
+
+
 def _is_integer_valued(x) -> bool:
     data = x.data if sp.issparse(x) else np.asarray(x)
     if data.size == 0:
@@ -172,19 +188,8 @@ def wilcoxon(
     if X is None:
         fail("adata", "an AnnData with an expression matrix", adata)
 
-    labels = pd.Categorical(adata.obs[groupby])
-    drop = [c for c in labels.categories if c == "" or pd.isna(c)]
-    if drop:
-        labels = labels.remove_categories(drop)
-    groups = np.asarray(labels.categories)
-    codes = np.asarray(labels.codes, dtype=np.int64)
-    hit = np.flatnonzero(groups == control)
-    if hit.size != 1:
-        fail("control", f"a label of adata.obs[{groupby!r}]", control)
-    ref = int(hit[0])
+    groups, codes, ref = _groups(adata.obs[groupby], control, groupby)
     pert_idx = np.array([i for i in range(groups.size) if i != ref], dtype=np.int64)
-    if pert_idx.size == 0:
-        fail(groupby, f"a column with at least one group besides the control {control!r}", list(groups))
 
     do_norm = _is_integer_valued(X) if normalize == "auto" else bool(normalize)
     Xl = _lognorm(X, target_sum) if do_norm else sp.csr_matrix(X, dtype=np.float64, copy=True)

@@ -161,18 +161,9 @@ def wilcoxon_stored(path, *, control: str, groupby: str, fdr: float, layer, norm
     obs, var, _, n = read_meta(path, name="adata")
     if groupby not in obs.columns:
         fail("groupby", f"a column of adata.obs ({', '.join(map(str, obs.columns))})", groupby)
-    labels = pd.Categorical(obs[groupby])
-    drop = [c for c in labels.categories if c == "" or pd.isna(c)]
-    if drop:
-        labels = labels.remove_categories(drop)
-    groups = np.asarray(labels.categories)
-    codes = np.asarray(labels.codes, dtype=np.int64)
-    hit = np.flatnonzero(groups == control)
-    if hit.size != 1:
-        fail("control", f"a label of adata.obs[{groupby!r}]", control)
-    ref = int(hit[0])
-    if groups.size < 2:
-        fail(groupby, f"a column with at least one group besides the control {control!r}", list(groups))
+    from ._wilcoxon import _groups
+
+    groups, codes, ref = _groups(obs[groupby], control, groupby)
     spath = str(path)
     serial = client == "serial" or (client is None and n_workers is None)
     with (dask_client(client, n_workers) if not serial else nullcontext()) as cl:

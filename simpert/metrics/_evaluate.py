@@ -386,6 +386,21 @@ def _wide(per: pd.DataFrame, model: str, perts) -> pd.DataFrame:
                          dropna=False).reindex(list(perts))
 
 
+def _baseline_rows(real_labels, control, test, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and labels of the baseline's cells: each perturbation's as many cells as it has,
+    drawn with replacement from every perturbed cell, then the control cells."""
+    pert_rows = np.flatnonzero(np.isin(real_labels, list(test)))
+    rows, labs = [], []
+    for p in test:
+        n = int(np.sum(real_labels == p))
+        rows.append(rng.choice(pert_rows, size=n, replace=True))
+        labs += [p] * n
+    ctrl_rows = np.flatnonzero(real_labels == control)
+    rows.append(ctrl_rows)
+    labs += [control] * ctrl_rows.size
+    return np.concatenate(rows), np.asarray(labs)
+
+
 def _baseline_prediction(real_X, real_labels, control, test, genes, rng) -> Prediction:
     """Mean-response baseline: every perturbation predicted by the mean of the real
     perturbation profiles; cells drawn from all real perturbed cells (as many as each has)."""
@@ -394,17 +409,8 @@ def _baseline_prediction(real_X, real_labels, control, test, genes, rng) -> Pred
     profiles = pd.DataFrame(np.tile(mean, (len(test), 1)), index=list(test), columns=genes)
     cells = None
     if pd.Series(real_labels).duplicated().any():
-        pert_rows = np.flatnonzero(np.isin(real_labels, list(test)))
-        rows, labs = [], []
-        for p in test:
-            n = int(np.sum(real_labels == p))
-            rows.append(rng.choice(pert_rows, size=n, replace=True))
-            labs += [p] * n
-        ctrl_rows = np.flatnonzero(real_labels == control)
-        rows.append(ctrl_rows)
-        labs += [control] * ctrl_rows.size
-        rows = np.concatenate(rows)
-        cells = _adata(real_X[rows], np.asarray(labs), genes, control, {})
+        rows, labs = _baseline_rows(real_labels, control, test, rng)
+        cells = _adata(real_X[rows], labs, genes, control, {})
     return Prediction(name="baseline", profiles=profiles, control=pd.Series(prof[control], index=genes),
                       cells=cells)
 
@@ -551,17 +557,8 @@ def _score_stored(rs, ps, stored, cl, genes, test, control, ms, options, anchors
                           control=pd.Series(real_ctrl, index=genes), cells=None)
         de_b = None
         if want_de:  # the baseline's cells: drawn from every perturbed cell, as in memory
-            pert_rows = np.flatnonzero(np.isin(rlab, list(test)))
-            rows, labs = [], []
-            for p in test:
-                k = int(np.sum(rlab == p))
-                rows.append(rng.choice(pert_rows, size=k, replace=True))
-                labs += [p] * k
-            ctrl_rows = np.flatnonzero(rlab == control)
-            rows.append(ctrl_rows)
-            labs += [control] * ctrl_rows.size
-            rows = np.concatenate(rows)
-            de_b = {"real": de_real, "baseline": R.de(keep_r[rows], np.asarray(labs), control)}
+            rows, labs = _baseline_rows(rlab, control, test, rng)
+            de_b = {"real": de_real, "baseline": R.de(keep_r[rows], labs, control)}
         t, e = scored(base, real_ad, de_b, "baseline")
         frames.append(t)
         errors += e
