@@ -27,3 +27,9 @@ def test_batch_pseudobulk_with_covariate():
     res = sp.de.deseq(pb, design="~ batch + perturbation", control="control")
     t = res.table
     assert t["perturbation"].nunique() == 4 and np.isfinite(t["log2fc"]).mean() > 0.9
+
+
+def test_numeric_covariate_does_not_name_samples():
+    cells = pd.DataFrame({"perturbation": ["a", "a", "b", "b"], "replicate": [0, 0, 0, 0],
+                          "quality": [0.1, 0.2, 0.3, 0.4]})
+    assert _pseudobulk_keys(cells, "perturbation", ["quality"]) == ("perturbation", "replicate")

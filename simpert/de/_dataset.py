@@ -339,8 +339,8 @@ class DEDataset:
             row, rows are summed per (level, replicate); without ``replicate`` but with a
             ``guide`` column that repeats within a level, per (level, guide); otherwise the
             rows are taken as samples. Rows are samples too when ``obs`` has an
-            ``n_cells`` column (a pseudobulk) or when the design's covariates with the
-            level and replicate name each row once (samples per perturbation x batch).
+            ``n_cells`` column (a pseudobulk) or when the design's factor covariates with
+            the level and replicate name each row once (samples per perturbation x batch).
 
         Returns
         -------
@@ -434,11 +434,14 @@ def _pseudobulk_keys(obs: pd.DataFrame, design: str, covariates=()):
 
     Rows are samples when ``obs`` has an ``n_cells`` column (a pseudobulk), or when the
     design column, the replicate (or guide) column and the covariates together name every
-    row once (e.g. samples per perturbation x batch that carry a cell-level replicate label).
+    row once (e.g. samples per perturbation x batch that carry a cell-level replicate label;
+    factor covariates only).
     """
     if "n_cells" in obs.columns:
         return None
-    covs = [c for c in covariates if c in obs.columns and c != design]
+    # factor covariates only: a numeric one (a per-cell quality score) does not name samples
+    covs = [c for c in covariates if c in obs.columns and c != design
+            and not pd.api.types.is_numeric_dtype(obs[c])]
     for extra in ("replicate", "guide"):
         if extra in obs.columns:
             dup = obs[[design, extra, *covs]].astype(str).duplicated().any()
