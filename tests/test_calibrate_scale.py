@@ -43,3 +43,18 @@ def test_output_field_from_toml_and_validation(tmp_path):
         Scenario("x", output="zarr")
     with pytest.raises(ValueError, match="'output'"):
         Scenario("x", kind="noise_only", output="pseudobulk")
+
+
+def test_genome_scale_scenario_file():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "simulations" / "genome_scale" / "genome_pseudobulk.toml"
+    sc = load_scenario(str(path))
+    assert sc.output == "pseudobulk" and "genome_pseudobulk" not in sp.calibrate.list_scenarios()
+    p = sp.sim.ScreenParams(**sc.params)
+    assert p.n_control_cells + p.n_perturbations * p.cells_per_perturbation == 2_500_000
+    # a small copy of it runs through the calibration as the full one would
+    small = Scenario("g", params=dict(sc.params, n_genes=60, n_perturbations=12, unmeasured_targets=2,
+                                      n_control_cells=30, cells_per_perturbation=8.0), output="pseudobulk")
+    t = sp.calibrate.calibrate(["mse"], [small], n_replicates=1, rng=0, executor="serial").table
+    assert t.loc[t.predictor == "oracle", "value"].notna().all()
