@@ -190,3 +190,33 @@ def test_trend_refused_when_no_estimate_is_above_a_hundred_times_min_disp():
     vals = np.sort(disps[disps > 10 * 1e-8])
     k = int(np.floor(vals.size * 0.001))
     assert t.kind == "mean" and t.coef[0] == pytest.approx(vals[k:vals.size - k].mean(), rel=1e-12)
+
+
+def test_cox_reid_term_follows_r_determinant_overflow():
+    # R forms det(X'WX) as a double: with 101 levels of large weight sums it overflows to Inf and
+    # the Cox-Reid term -log(det)/2 is -Inf, the derivative NaN (the other end of the range from
+    # the underflow in test_de_native_edges.py): kills mutants of `logdet > _LOG_DET_MAX` and -np.inf
+    from simpert.de._native_nbloglik import log_posterior, log_posterior_derivs
+
+    starts = np.arange(0, 202, 2)
+    y = np.full((1, 202), 10**9)
+    mu = np.full((1, 202), 1e9)
+    a = np.array([np.log(1e-8)])
+    # R's determinant by hand: X'WX is diagonal for one factor in cell-means coding, so det is
+    # the product of the level sums of w = mu / (1 + alpha mu), formed in double precision
+    w = mu / (1.0 + np.exp(a[0]) * mu)
+    with np.errstate(over="ignore"):
+        det = np.prod(w.reshape(101, 2).sum(axis=1))
+    assert det == np.inf
+    lp = log_posterior(y, mu, starts, a, r_det=True)
+    g, _ = log_posterior_derivs(y, mu, starts, a, r_det=True)
+    assert lp[0] == -np.inf and np.isnan(g[0])
+    # one level fewer in range: a finite product, and the term equals -log(det) / 2 by hand
+    starts2, y2, mu2 = np.arange(0, 40, 2), y[:, :40], mu[:, :40]
+    det2 = np.prod((mu2 / (1.0 + np.exp(a[0]) * mu2)).reshape(20, 2).sum(axis=1))
+    assert np.isfinite(det2)
+    no_cr = log_posterior(y2, mu2, starts2, a, use_cr=False)
+    with_cr = log_posterior(y2, mu2, starts2, a, r_det=True)
+    # (a difference of two log likelihoods of size 1e10: absolute tolerance)
+    assert with_cr[0] - no_cr[0] == pytest.approx(-0.5 * np.log(det2), abs=1e-4)
+    assert with_cr[0] == pytest.approx(log_posterior(y2, mu2, starts2, a)[0], rel=1e-12)
