@@ -165,3 +165,19 @@ def test_median_ignores_nan_scenarios():
     line = _summary(vals, scenarios=("noise_only", "a", "b", "c")).verdict("m")
     assert "ladder tau 0.83" in line
     assert np.median([0.82, 0.84]) == pytest.approx(0.83)
+
+
+@pytest.mark.parametrize("statistic,reason", [
+    ("null_level", "the best value does not lie above the technical duplicate's score (no room)"),
+    ("systematic_gain", "the oracle's median score is 0"),
+    ("auroc", "zero denominator or no finite paired values"),
+    ("drf_mean", "zero denominator or no finite paired values"),
+])
+def test_reason_when_every_input_is_finite_names_the_statistics_own_cause(statistic, reason):
+    # kills _stats.undefined_reason mutants that give one statistic's cause to another
+    # (`statistic == "null_level"`, `== "systematic_gain"`): all inputs finite, best value known
+    from simpert.calibrate._stats import undefined_reason
+
+    names = ["technical_duplicate", "mean", "control", "oracle", "systematic_only", "target_only", "shuffled"]
+    wide = pd.DataFrame(np.ones((len(names), 4)), index=names)
+    assert undefined_reason(wide, statistic, best=1.0) == reason

@@ -60,7 +60,8 @@ TESTS = {
             "tests/test_pins.py", "tests/test_faults.py"],
     "calibrate": ["tests/test_calibrate_stats.py", "tests/test_calibrate_run.py",
                   "tests/test_calibrate_scenarios.py", "tests/test_calibrate_panel.py", "tests/test_power.py",
-                  "tests/test_pins.py", "tests/test_faults.py", "tests/test_calibrate_verdict.py"],
+                  "tests/test_pins.py", "tests/test_faults.py", "tests/test_calibrate_verdict.py",
+                  "tests/test_calibrate_power_formulas.py"],
 }
 
 _CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
