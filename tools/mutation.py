@@ -49,7 +49,7 @@ TESTS = {
     "de": ["tests/test_de_parity.py", "tests/test_de_native.py", "tests/test_de_native_edges.py",
            "tests/test_de_badinput.py", "tests/test_de_ash.py", "tests/test_de_impact.py",
            "tests/test_de_wilcoxon.py", "tests/test_de_covariates.py", "tests/test_faults.py",
-           "tests/test_de_ash_prior.py", "tests/test_de_r_fallbacks.py"],
+           "tests/test_de_ash_prior.py", "tests/test_de_r_fallbacks.py", "tests/test_de_ash_start.py"],
     "metrics": ["tests/test_metrics_definitions.py", "tests/test_metrics_celleval.py",
                 "tests/test_metrics_fast_paths.py", "tests/test_metrics_properties.py",
                 "tests/test_metrics_bad_input.py", "tests/test_metrics_vcc2026.py", "tests/test_metrics_sources.py",
