@@ -26,3 +26,5 @@ def test_cell_count_dispersion_by_hand(sizes):
     assert params.cells_per_perturbation == pytest.approx(mean)
     assert params.cell_count_dispersion == pytest.approx(max((var - mean) / mean**2, 0.0))
     assert params.cell_count_dispersion > 0
+    # no replicate column: one replicate (kills the mutant of that default)
+    assert params.n_replicates == 1
