@@ -42,7 +42,7 @@ def _load(directory: Path, name: str, design: str | None = None) -> DEDataset:
 
 @pytest.fixture(scope="module")
 def live_r(rscript, tmp_path_factory):
-    """Two designs written to a temporary directory and fitted there by R DESeq2."""
+    """Three designs written to a temporary directory and fitted there by R DESeq2."""
     d = tmp_path_factory.mktemp("r_fallbacks")
     simulate = _simulate()
     # 8 + 8 samples (Cook's replacement needs 7 per level) and two genes with one count only:
@@ -53,6 +53,17 @@ def live_r(rscript, tmp_path_factory):
         counts.loc[gene, sample] = value
     counts.to_csv(d / "zeroafter_counts.csv")
     coldata.to_csv(d / "zeroafter_coldata.csv", index=False)
+    # with a two-level batch covariate (the covariate engine's replacement): R replaces only
+    # where 7 or more samples share a row of the model matrix, so 14 + 14 samples in 2 batches
+    counts, coldata = simulate({"control": 14, "A": 14}, 300, np.random.default_rng(22))
+    for gene, (sample, value) in ZERO_AFTER.items():
+        counts.loc[gene] = 0
+        counts.loc[gene, sample] = value
+    counts.to_csv(d / "zeroaftercov_counts.csv")
+    coldata = coldata.assign(batch=[f"b{i % 2}" for i in range(len(coldata))])
+    coldata[["sample", "batch", "perturbation"]].to_csv(d / "zeroaftercov_coldata.csv", index=False)
+    pd.DataFrame({"key": ["design"], "value": ["~ batch + perturbation"]}).to_csv(
+        d / "zeroaftercov_options.csv", index=False)
     # the spiky design of make_inputs.py with a two-level batch covariate: low means with
     # sample-specific spikes make IRLS hit its cap for about a dozen genes
     counts, coldata = simulate({"control": 3, "P1": 3, "P2": 3}, 400, np.random.default_rng(1212),
@@ -62,7 +73,7 @@ def live_r(rscript, tmp_path_factory):
     coldata[["sample", "batch", "perturbation"]].to_csv(d / "covoptim_coldata.csv", index=False)
     pd.DataFrame({"key": ["design"], "value": ["~ batch + perturbation"]}).to_csv(
         d / "covoptim_options.csv", index=False)
-    out = subprocess.run([rscript, str(GOLDEN / "make_golden.R"), str(d), "zeroafter", "covoptim"],
+    out = subprocess.run([rscript, str(GOLDEN / "make_golden.R"), str(d), "zeroafter", "zeroaftercov", "covoptim"],
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     return d
@@ -100,14 +111,32 @@ def test_genes_all_zero_after_replacement_follow_r(live_r):
     assert np.mean((rest["padj"] < 0.1) == (rest["padj_r"] < 0.1)) >= 0.99
 
 
-@pytest.mark.xfail(strict=True, reason="known difference from R: lfcShrink gives log2FC 0 and SE 0 for "
-                                       "genes that are all zero after replacement; the native "
-                                       "shrinkage reports the prior-shrunk fit of the original counts")
 def test_shrunken_lfc_of_genes_all_zero_after_replacement_follow_r(live_r):
+    # R's lfcShrink reports through results(): log2FC 0 and SE 0 for genes all zero after
+    # Cook's replacement (as the unshrunken columns), not the prior-shrunk fit of the original counts
     _, t = _zero_after(live_r)
     sub = t.loc[list(ZERO_AFTER)]
     np.testing.assert_array_equal(sub["log2fc_shrunk"].to_numpy(), sub["log2FoldChange_normal"].to_numpy())
     np.testing.assert_array_equal(sub["lfc_se_shrunk"].to_numpy(), sub["lfcSE_normal"].to_numpy())
+
+
+def test_genes_all_zero_after_replacement_with_a_covariate_follow_r(live_r):
+    # the covariate engine's replacement path (_native_covariates.py now_zero) and its
+    # shrinkage: every column of the two zeroed genes as R reports them
+    nat = deseq(_load(live_r, "zeroaftercov", design="~ batch + perturbation"), shrink="normal")
+    r = pd.read_csv(live_r / "zeroaftercov_results.csv")
+    t = nat.table.merge(r, on=["perturbation", "gene"], suffixes=("", "_r"))
+    t = t.set_index(t["gene"].astype(str))
+    assert np.asarray(nat.info["replaced"])[[nat.genes.get_loc(g) for g in ZERO_AFTER]].all()
+    sub = t.loc[list(ZERO_AFTER)]
+    for col_r, col_n in [("baseMean", "base_mean"), ("log2FoldChange", "log2fc"), ("lfcSE", "lfc_se"),
+                         ("stat_r", "stat"), ("pvalue_r", "pvalue"), ("log2FoldChange_normal", "log2fc_shrunk"),
+                         ("lfcSE_normal", "lfc_se_shrunk")]:
+        np.testing.assert_array_equal(sub[col_n].to_numpy(), sub[col_r].to_numpy(), err_msg=col_n)
+    assert sub["padj_r"].isna().all() and sub["padj"].isna().all()
+    rest = t.drop(index=list(ZERO_AFTER))
+    ok = rest["log2FoldChange_normal"].notna()
+    assert np.max(np.abs(rest["log2fc_shrunk"][ok] - rest["log2FoldChange_normal"][ok])) <= 0.01
 
 
 def test_covariate_optim_refit_follows_r(live_r, monkeypatch):

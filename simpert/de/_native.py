@@ -319,6 +319,8 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
         se_s = np.full((P, G), np.nan)
         lfc_s[:, nz] = ls.T
         se_s[:, nz] = ss.T
-        lfc_s[contrast_zero] = 0.0  # lfcShrink reports through results(): the same rule
+        lfc_s[contrast_zero] = 0.0  # lfcShrink reports through results(): the same rules
+        lfc_s[:, now_zero] = 0.0  # genes all zero after Cook's replacement: log2FC and SE 0
+        se_s[:, now_zero] = 0.0
         fit.lfc_shrunk, fit.lfc_se_shrunk, fit.beta_prior_var = lfc_s, se_s, bp
     return fit

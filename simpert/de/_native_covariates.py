@@ -690,6 +690,10 @@ def fit_native_covariates(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = Tr
     if shrink == "normal":
         shrunk = _shrink(ds, des, sf, dfinal, dfit, bm_nz, lfc_mle[:, nz], c, ~now_zero[nz], nz, G, P,
                          contrast_zero, _map, n_jobs)
+        # lfcShrink reports through results(): genes all zero after Cook's replacement get
+        # log2FC and SE 0, as their unshrunken columns
+        shrunk["lfc_shrunk"][:, now_zero] = 0.0
+        shrunk["lfc_se_shrunk"][:, now_zero] = 0.0
     return NativeFit(
         size_factors=sf, base_mean=base_mean, all_zero=all_zero, disp_gene=full(dg), disp_fit=full(dfit),
         disp_map=full(dmap), disp_final=full(dfinal), disp_outlier=full(dout.astype(float)) == 1.0,
