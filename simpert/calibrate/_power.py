@@ -57,7 +57,10 @@ def t_test_power(n: int, delta: float, sigma: float, alpha: float = 0.05) -> flo
     df = n - 1
     ncp = delta * math.sqrt(n) / sigma
     t = st.t.ppf(1 - alpha / 2, df)
-    return float(1 - st.nct.cdf(t, df, ncp) + st.nct.cdf(-t, df, ncp))
+    # both tails as upper tails: scipy's nct.cdf(-t, df, ncp) is NaN for a large ncp where the
+    # probability is 0 (e.g. df 1, ncp 11); nct.sf(t, df, -|ncp|) gives it
+    ncp = abs(ncp)
+    return float(st.nct.sf(t, df, ncp) + st.nct.sf(t, df, -ncp))
 
 
 def _n_required(delta, sigma, alpha, target, n_max=100_000):
@@ -66,7 +69,7 @@ def _n_required(delta, sigma, alpha, target, n_max=100_000):
     z = (st.norm.ppf(1 - alpha / 2) + st.norm.ppf(target)) * sigma / abs(delta)
     normal = max(2, math.ceil(z * z))
     n = max(2, normal - 5)
-    while n <= n_max and t_test_power(n, delta, sigma, alpha) < target:
+    while n <= n_max and not t_test_power(n, delta, sigma, alpha) >= target:
         n += 1
     return (n if n <= n_max else np.nan), normal
 
