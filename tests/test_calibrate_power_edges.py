@@ -111,3 +111,19 @@ def test_power_check_counts_screens_and_reports_a_binomial_se():
     weak = sp.calibrate.power_check("mse", sc, 3, predictors=("mean", "control"), n_sim=4, n_train=4,
                                     alpha=1e-12, rng=0)
     assert weak["n_sim"] == 4 and weak["power"] == 0.0 and weak["se"] == 0.0
+
+
+def test_timings_are_durations_within_the_run():
+    # each replicate's wall and CPU seconds are non-negative and at most the whole run's
+    import time
+
+    sc = {"scenario": {"name": "t", "kind": "screen", "test_fraction": 0.5},
+          "params": dict(n_genes=30, n_perturbations=6, n_control_cells=20, cells_per_perturbation=6)}
+    t0 = time.perf_counter()
+    cal = sp.calibrate.calibrate(["mse"], [sc], n_replicates=2, rng=0, executor="serial")
+    elapsed = time.perf_counter() - t0
+    tm = cal.timings
+    assert list(tm["replicate"]) == [0, 1] and set(tm["scenario"]) == {"t"}
+    assert (tm["wall_s"] >= 0).all() and (tm["wall_s"] <= elapsed).all()
+    assert (tm["cpu_s"] >= 0).all()
+    assert 0 <= cal.wall_time <= elapsed

@@ -65,7 +65,8 @@ TESTS = {
     "calibrate": ["tests/test_calibrate_stats.py", "tests/test_calibrate_run.py",
                   "tests/test_calibrate_scenarios.py", "tests/test_calibrate_panel.py", "tests/test_power.py",
                   "tests/test_pins.py", "tests/test_faults.py", "tests/test_calibrate_verdict.py",
-                  "tests/test_calibrate_power_formulas.py", "tests/test_anchors.py"],
+                  "tests/test_calibrate_power_formulas.py", "tests/test_anchors.py",
+                  "tests/test_calibrate_power_edges.py", "tests/test_calibrate_rmetric.py"],
 }
 
 _CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
