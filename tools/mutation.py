@@ -212,12 +212,26 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--report", default=str(ROOT / "docs" / "mutation.md"))
     ap.add_argument("--list", action="store_true", help="list the mutation points and exit")
+    ap.add_argument("--only", nargs="+", metavar="KEY",
+                    help="run these mutants (keys as the report prints them, e.g. a survivor of an "
+                         "earlier run, to check the test written for it) instead of a random sample")
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
     plan = {}
     for pkg in args.package:
         points = [m for f in sorted((ROOT / "simpert" / pkg).glob("*.py")) for m in mutants_of(f)]
+        if args.only:
+            chosen = [m for m in points if m.key in set(args.only)]
+            if not chosen:
+                continue
+            plan[pkg] = (len(points), chosen)
+            continue
         plan[pkg] = (len(points), sorted(rng.sample(points, min(args.max, len(points))), key=lambda m: m.key))
+    if args.only:
+        found = {m.key for _, chosen in plan.values() for m in chosen}
+        missing = [k for k in args.only if k not in found]
+        if missing:
+            ap.error(f"--only: no such mutation point (the line may have moved): {missing}")
     if args.list:
         for pkg, (n, chosen) in plan.items():
             print(f"{pkg}: {n} mutation points, {len(chosen)} drawn")
@@ -247,7 +261,8 @@ def main(argv=None) -> int:
             results[pkg] = (n_points, base, rows)
     lines = ["# Mutation testing", "",
              "Made by `make mutation` (`python tools/mutation.py`); see that script for the operators.",
-             f"Seed {args.seed}, at most {args.max} mutants per package.", "",
+             (f"The mutants named with --only: {len(args.only)}." if args.only else
+              f"Seed {args.seed}, at most {args.max} mutants per package."), "",
              "| package | mutation points | mutants run | killed | survived | score |",
              "|---|---:|---:|---:|---:|---:|"]
     summary = []
