@@ -100,3 +100,14 @@ def test_cli_evaluate_stored(pair, tmp_path):
     want = want.sort_values(list(want.columns[:1])).reset_index(drop=True)
     num = [c for c in want.columns if pd.api.types.is_numeric_dtype(want[c])]
     np.testing.assert_allclose(got[num].to_numpy(float), want[num].to_numpy(float), rtol=1e-9)
+
+
+def test_stored_without_anchors_scores_the_prediction_only(pair):
+    # anchors=False: no baseline or replicate rows, as in memory (kills a mutant that always
+    # computes the anchors of a stored screen)
+    real, pred, paths = pair
+    want = sp.metrics.evaluate(pred, real, metrics=["pearson_delta", "mse"], anchors=False, n_boot=20)
+    got = sp.metrics.evaluate(paths["pred_zarr"], paths["real_zarr"], metrics=["pearson_delta", "mse"],
+                              anchors=False, n_boot=20, chunk_cells=50)
+    assert set(got.per_perturbation["model"]) == {"prediction"} == set(want.per_perturbation["model"])
+    _check(got, want)

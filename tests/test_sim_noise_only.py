@@ -77,3 +77,21 @@ def test_h5ad_roundtrip(tmp_path):
     np.testing.assert_array_equal(a.X, b.X)
     assert sim.truth(b).log2fc.equals(sim.truth(a).log2fc)
     assert bool(sim.truth(b).params["controls_in_train"]) is True
+
+
+def test_count_noise_carries_the_effects_as_fold_changes():
+    # noise="nb": E[X] = mean * 2^effect per row; with 0.5-SD effects the log2 ratio of each
+    # perturbation's average count to the control rows' recovers its effects (slope 1)
+    a = sim.noise_only(n=40, n_genes=2000, noise="nb", mean=200.0, dispersion=0.01, effect_sd=0.5, m=20, n_train=30,
+                       n_controls=20, rng=4)
+    t = sim.truth(a)
+    obs = a.obs
+    x = a.X.astype(float)
+    ctrl = x[obs.role.to_numpy() == "control"].mean(0)
+    test = [p for p in t.log2fc.index if (obs.perturbation.astype(str) == p).sum() == 20][:5]
+    assert len(test) == 5
+    for p in test:
+        got = np.log2(x[(obs.perturbation.astype(str) == p).to_numpy()].mean(0) / ctrl)
+        want = t.log2fc.loc[p].to_numpy()
+        slope = float(np.polyfit(want, got, 1)[0])
+        assert abs(slope - 1) < 0.03, (p, slope)

@@ -831,3 +831,18 @@ def test_scenario_file_runs_through_calibrate(name):
     res = sp.calibrate.calibrate(["pearson_delta", "mse"], [{"scenario": {"name": name}, "params": tiny}],
                                  n_replicates=1, rng=0, executor="serial")
     assert len(res.table) > 0 and np.isfinite(res.table["value"]).any()
+
+
+def test_context_view_of_additive_doubles_has_no_interaction_even_for_a_target_at_gene_0():
+    # additive doubles: in each context's own truth the double's effect is the sum of its
+    # singles' effects without their own targets (each double's interaction is 0); seed 10
+    # draws a single targeting gene 0 that takes part in two doubles (index 0 is a target too)
+    a = sp.sim.screen(n_genes=20, n_perturbations=6, n_control_cells=10, cells_per_perturbation=4,
+                      n_combinations=3, interaction="additive", n_contexts=2, context_shared=0.5,
+                      p_effect=0.3, rng=10)
+    tr = a.uns["simpert"]["truth"]
+    pairs = np.asarray(tr["combination_pairs"]).reshape(-1, 2)
+    assert (np.asarray(tr["target_index"])[pairs.ravel()] == 0).any()
+    for context in ("c0", "c1"):
+        t = sp.sim.context_view(a, context).uns["simpert"]["truth"]
+        np.testing.assert_allclose(np.asarray(t["combination_interaction"]), 0.0, atol=1e-12)
