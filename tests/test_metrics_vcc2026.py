@@ -359,3 +359,21 @@ def test_bad_input_is_named(real, noisy):
     renamed.obs["perturbation"] = renamed.obs["perturbation"].astype(str).str.replace("g", "KD_")
     with pytest.raises(ValueError, match="'target_genes'"):
         vcc2026_metrics(renamed, renamed)
+
+
+@pytest.mark.parametrize("u", [-0.5, 0.0, 0.1, 0.3, 0.5, 0.9, 1.0, 1.5, 3.0, float("nan")])
+def test_each_metric_score_and_its_clamps_match_cell_eval2(u):
+    # the replicate scale (u - b) / (r - b) with each metric's clamps and missing-value rule,
+    # against cell-eval2's own score_one over values below, inside and above [baseline, replicate]
+    import polars as pl
+    from cell_eval2.score import _replicate_entries
+    from cell_eval2.scoring import score_one
+
+    from simpert.metrics._vcc2026 import _HIGHER, _score_one
+
+    ends = {m: ((0.2, 0.8) if _HIGHER[m] else (0.8, 0.2)) for m in VCC2026_METRICS}
+    anchor = pl.DataFrame({"metric": list(VCC2026_METRICS), "replicate": [ends[m][1] for m in VCC2026_METRICS]})
+    entries = _replicate_entries({m: ends[m][0] for m in VCC2026_METRICS}, anchor)
+    for m in VCC2026_METRICS:
+        want = score_one(u, entries[m].base, entries[m].scoring)
+        assert _score_one(m, u, *ends[m]) == pytest.approx(want, rel=1e-12, abs=1e-12), m

@@ -66,3 +66,15 @@ def test_params_are_frozen():
     p = sim.ScreenParams()
     with pytest.raises(Exception):
         p.n_genes = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["dispersion_a0", "dispersion_a1"])
+def test_dispersion_trend_coefficients_take_the_documented_range(name):
+    # docstring: each in [0, 1000]
+    import simpert as _sp
+
+    for ok in (0.0, 600.0, 1000.0):
+        _sp.sim.ScreenParams(**{name: ok})
+    for bad in (-0.1, 1000.5):
+        with pytest.raises(ValueError, match=name):
+            _sp.sim.ScreenParams(**{name: bad})
