@@ -311,3 +311,19 @@ def test_unmeasured_targets():
         _sp.sim.ScreenParams(n_perturbations=5, unmeasured_targets=6)
     with pytest.raises(ValueError, match="'n_perturbations'"):
         _sp.sim.ScreenParams(n_genes=10, n_perturbations=20, unmeasured_targets=5)
+
+
+def test_pseudobulk_of_dense_float_counts_equals_the_sparse_integer_path():
+    # a user's AnnData with dense float64 counts (integer-valued) sums as the sparse int64
+    # one; dense non-integer values are refused by name
+    a = sim.screen(n_genes=20, n_perturbations=3, n_control_cells=10, cells_per_perturbation=5, n_replicates=2,
+                   rng=4)
+    want = sim.pseudobulk(a)
+    b = a.copy()
+    b.X = a.X.toarray().astype(np.float64)
+    got = sim.pseudobulk(b)
+    np.testing.assert_array_equal(np.asarray(got.X), np.asarray(want.X.toarray() if hasattr(want.X, "toarray") else want.X))
+    assert list(got.obs_names) == list(want.obs_names)
+    b.X[0, 0] += 0.5
+    with pytest.raises(ValueError, match="integer counts"):
+        sim.pseudobulk(b)
