@@ -127,3 +127,12 @@ def test_timings_are_durations_within_the_run():
     assert (tm["wall_s"] >= 0).all() and (tm["wall_s"] <= elapsed).all()
     assert (tm["cpu_s"] >= 0).all()
     assert 0 <= cal.wall_time <= elapsed
+
+
+def test_power_check_takes_a_single_screen_and_refuses_none():
+    sc = {"scenario": {"name": "t1", "kind": "screen", "test_fraction": 0.5},
+          "params": dict(n_genes=30, n_control_cells=20, cells_per_perturbation=6)}
+    out = sp.calibrate.power_check("mse", sc, 3, n_sim=1, n_train=3, rng=0)
+    assert out["n_sim"] == 1 and out["power"] in (0.0, 1.0)
+    with pytest.raises(ValueError, match="n_sim"):
+        sp.calibrate.power_check("mse", sc, 3, n_sim=0, n_train=3)

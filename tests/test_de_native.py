@@ -307,3 +307,29 @@ def test_lowess_rows_matches_r_lowess(rscript, tmp_path):
     assert out.returncode == 0, out.stderr
     ref = np.loadtxt(tmp_path / "r.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(lowess_rows(theta, Y), ref, atol=1e-8)
+
+
+@pytest.mark.parametrize("delta", [0.03, 0.2])
+def test_lowess_rows_interpolation_and_ties_match_r_lowess(rscript, tmp_path, delta):
+    # R's delta rule on clustered abscissae: points within delta of the last estimate are
+    # interpolated (from the first point on), tied abscissae copied; 1e-15 agreement is
+    # typical, 1e-10 allows another BLAS or libm
+    from simpert.de._native_filtering import _sweep, lowess_rows
+
+    g = np.random.default_rng(3)
+    x = np.sort(np.concatenate([g.uniform(0, 0.1, 15), g.uniform(0.5, 1, 30)]))
+    x = np.concatenate([x[:20], np.repeat(x[20:], 2)])  # ties after the estimated points past 20
+    Y = np.vstack([np.sin(3 * x) + g.normal(0, 0.2, x.size), x ** 2 + g.normal(0, 0.1, x.size)])
+    d = delta * (x[-1] - x[0])
+    _, _, fill = _sweep(x, max(2, int(0.3 * x.size + 1e-7)), d)
+    assert any(last == 0 for last, _ in fill)  # interpolation from the first point
+    assert any(last < 0 for last, _ in fill) or delta > 0.1  # tie copies (a wide delta interpolates them)
+    np.savetxt(tmp_path / "x.txt", x, fmt="%.17g")
+    np.savetxt(tmp_path / "y.txt", Y.T, fmt="%.17g")
+    code = (f'x <- scan("{tmp_path / "x.txt"}", quiet = TRUE); Y <- as.matrix(read.table("{tmp_path / "y.txt"}")); '
+            f'out <- sapply(1:2, function(j) lowess(x, Y[, j], f = 0.3, iter = 3, delta = {float(d)!r})$y); '
+            f'write.table(out, "{tmp_path / "r.txt"}", row.names = FALSE, col.names = FALSE)')
+    out = subprocess.run([rscript, "-e", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    ref = np.loadtxt(tmp_path / "r.txt").T
+    np.testing.assert_allclose(lowess_rows(x, Y, f=0.3, nsteps=3, delta=d), ref, rtol=0, atol=1e-10)
