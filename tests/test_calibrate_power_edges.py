@@ -136,3 +136,11 @@ def test_power_check_takes_a_single_screen_and_refuses_none():
     assert out["n_sim"] == 1 and out["power"] in (0.0, 1.0)
     with pytest.raises(ValueError, match="n_sim"):
         sp.calibrate.power_check("mse", sc, 3, n_sim=0, n_train=3)
+
+
+def test_constant_differences_need_two_pairs_by_every_route():
+    # every pilot difference 0.5: sigma 0, so every resampled t-test rejects (its p-value is
+    # 0 for a non-zero mean without spread) and the noncentral t has power 1 at n = 2
+    row = sp.calibrate.sample_sizes(_differences(np.full(12, 0.5)), n_resamples=200).iloc[0]
+    assert row["sigma"] == 0.0
+    assert row["n_required"] == 2 and row["n_t"] == 2 and row["n_normal"] == 2

@@ -59,6 +59,13 @@ def test_r_backend_reproduces_rscript_golden(rpy2_robjects):
     np.testing.assert_allclose(res.size_factors[r_sf.index], r_sf, rtol=1e-9)  # no BLAS; files: 10 digits
     np.testing.assert_allclose(res.dispersions["final"], r_disp.loc[res.genes, "dispersion"], rtol=1e-5)
     assert res.summary().backend == "r"
+    # the fit's summary numbers, read from R's objects: the trend's two coefficients in
+    # order, the prior variances (the golden info file has 6-10 digits)
+    info = _golden("small_df")[3]
+    assert res.info["trend"] == info["fitType"]
+    for ours, theirs in [("asymptDisp", "asymptDisp"), ("extraPois", "extraPois"), ("prior_var", "dispPriorVar"),
+                         ("var_log_disp", "varLogDispEsts"), ("beta_prior_var", "betaPriorVar")]:
+        assert res.info[ours] == pytest.approx(float(info[theirs]), rel=1e-5), ours
 
 
 def test_ash_shrinkage_is_ash_per_perturbation():

@@ -51,7 +51,7 @@ TESTS = {
            "tests/test_de_wilcoxon.py", "tests/test_de_covariates.py", "tests/test_faults.py",
            "tests/test_de_ash_prior.py", "tests/test_de_r_fallbacks.py", "tests/test_de_ash_start.py",
            "tests/test_de_covariates_count_table.py", "tests/test_anchors.py",
-           "tests/test_de_samples.py", "tests/test_de_wilcoxon_stored.py"],
+           "tests/test_de_samples.py", "tests/test_de_wilcoxon_stored.py", "tests/test_de_backends.py"],
     "metrics": ["tests/test_metrics_definitions.py", "tests/test_metrics_celleval.py",
                 "tests/test_metrics_fast_paths.py", "tests/test_metrics_properties.py",
                 "tests/test_metrics_bad_input.py", "tests/test_metrics_vcc2026.py", "tests/test_metrics_sources.py",
