@@ -40,6 +40,21 @@ def table(data_file: str) -> list[tuple]:
     return rows
 
 
+START, END = "<!-- coverage table: made by make coverage -->", "<!-- end of coverage table -->"
+
+
+def _with_table(report: Path, text: str) -> str:
+    """The report with its table block replaced (the rest of the page is kept)."""
+    block = (f"{START}\n\nMade by `make coverage` (pytest-cov, branch coverage, the whole Python "
+             f"suite).\n\n{text}\n{END}")
+    old = report.read_text() if report.is_file() else "# Test coverage\n\n"
+    if START in old and END in old:
+        head, rest = old.split(START, 1)
+        return head + block + rest.split(END, 1)[1]
+    title, _, body = old.partition("\n\n")
+    return f"{title}\n\n{block}\n\n{body}".rstrip("\n") + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(ROOT / ".coverage"))
@@ -55,8 +70,7 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(ROOT))
         from simpert._io import write_text_atomic
 
-        write_text_atomic(args.report, "# Test coverage\n\nMade by `make coverage` (pytest-cov, branch "
-                          "coverage, the whole Python suite).\n\n" + text)
+        write_text_atomic(args.report, _with_table(Path(args.report), text))
     return 0
 
 
