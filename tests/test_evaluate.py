@@ -422,3 +422,23 @@ def test_compare_interval_is_the_percentile_bootstrap_of_the_mean_difference(scr
     q = (1 - level) / 2
     assert abs(row["ci_low"] - np.quantile(means, q)) < 0.1 * sd
     assert abs(row["ci_high"] - np.quantile(means, 1 - q)) < 0.1 * sd
+
+
+def test_agg_table_statistics_by_hand(screens):
+    # cell-eval2's agg_results layout: count and null_count over every value, the rest over
+    # the finite ones (std with ddof 1); a metric with one value per set has only its mean
+    real, dup = screens
+    res = spt.metrics.evaluate(_plain(dup), _plain(real), control="non-targeting", perturbation_key="gene_target",
+                               metrics=["mse", "pearson_delta", "pearson_edistance"], anchors=False, n_boot=0)
+    agg = res.agg_table().set_index("statistic")
+    assert list(agg.index) == ["count", "null_count", "mean", "std", "min", "max", "median"]
+    assert list(agg.columns) == ["mse", "pearson_delta", "pearson_edistance"]
+    pp = res.per_perturbation
+    for m in ("mse", "pearson_delta"):
+        v = pp.loc[(pp["model"] == "prediction") & (pp["metric"] == m), "value"].to_numpy(float)
+        f = v[np.isfinite(v)]
+        want = [v.size, np.sum(~np.isfinite(v)), f.mean(), f.std(ddof=1), f.min(), f.max(), np.median(f)]
+        np.testing.assert_allclose(agg[m].to_numpy(float), want, rtol=1e-12)
+    e = agg["pearson_edistance"]
+    assert e["mean"] == pytest.approx(float(res.aggregate.loc["pearson_edistance", "value"]), rel=1e-12)
+    assert e.drop("mean").isna().all()
