@@ -221,8 +221,8 @@ def plant(
         (total counts before and after thinning); ``var`` has ``base_mean`` (mean
         size-factor-normalised control count after the ``2^-M_g`` thinning),
         ``dispersion`` (moment estimate from the user's cells, ``(v - m mean(1/s)) / m^2``
-        of the size-factor-normalised counts, clipped to [1e-6, 1e3]; binomial thinning
-        keeps a negative binomial's dispersion) and ``is_regulator``; ``uns["simpert"]`` has
+        of the size-factor-normalised counts, clipped to [1e-6, 1e3], 1e-6 for a gene without
+        counts; binomial thinning keeps a negative binomial's dispersion) and ``is_regulator``; ``uns["simpert"]`` has
         ``kind = "planted"`` and the truth read by :func:`simpert.sim.truth`.
 
     Notes
