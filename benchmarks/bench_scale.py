@@ -19,10 +19,10 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
+from _child import run_child  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 
 GENES = 2000
 CHUNK = 10_000
@@ -106,13 +106,7 @@ def _genome(where) -> int:
 
 
 def run(cells, workers, d, stage, *extra):
-    proc = subprocess.run([sys.executable, __file__, "--child", str(cells), str(workers), d, stage,
-                           *map(str, extra)],
-                          capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1",
-                                                                   OPENBLAS_NUM_THREADS="1"))
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(__file__, [cells, workers, d, stage, *extra])
 
 
 def main():

@@ -23,10 +23,10 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
+from _child import run_child  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 
 METRICS = ["pearson_delta", "mse", "discrimination_score_l1", "overlap_at_N", "de_spearman_lfc_sig"]
 
@@ -90,12 +90,7 @@ def child(task: str, d: str, quick: bool):
 
 
 def run(task, d, quick):
-    proc = subprocess.run([sys.executable, __file__, "--child", task, d] + (["--quick"] if quick else []),
-                          capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1",
-                                                                   OPENBLAS_NUM_THREADS="1"))
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(__file__, [task, d] + (["--quick"] if quick else []))
 
 
 def main():
