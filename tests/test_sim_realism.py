@@ -846,3 +846,23 @@ def test_context_view_of_additive_doubles_has_no_interaction_even_for_a_target_a
     for context in ("c0", "c1"):
         t = sp.sim.context_view(a, context).uns["simpert"]["truth"]
         np.testing.assert_allclose(np.asarray(t["combination_interaction"]), 0.0, atol=1e-12)
+
+
+def test_expected_counts_without_program_activity_average_over_it():
+    # with the cells' program activity unknown (obs columns dropped), expected counts are the
+    # average over activity a ~ N(0, program_sd^2): log2 mean + ln2 sd^2 sum(L^2) / 2 (the
+    # log-normal mean); the average of the per-cell expectations over 4,000 control cells
+    # agrees within 4.5 Monte Carlo SEs per gene
+    a = sp.sim.screen(n_genes=40, n_perturbations=2, n_control_cells=4000, cells_per_perturbation=5,
+                      library_sd=0.0, n_programs=2, program_sd=0.6, program_density=0.3, rng=3)
+    ctrl = (a.obs["perturbation"] == "control").to_numpy()
+    mu = sp.sim.expected_counts(a)[ctrl]
+    b = a.copy()
+    b.obs = b.obs.drop(columns=[c for c in b.obs.columns if c.startswith("program_")])
+    mu0 = sp.sim.expected_counts(b)[ctrl]
+    np.testing.assert_allclose(mu0, np.broadcast_to(mu0[0], mu0.shape), rtol=1e-12)
+    se = mu.std(0, ddof=1) / np.sqrt(mu.shape[0])
+    moved = se > 1e-9 * mu0[0]  # genes no program loads on are equal up to rounding
+    np.testing.assert_allclose(mu.mean(0)[~moved], mu0[0][~moved], rtol=1e-9)
+    z = (mu.mean(0) - mu0[0])[moved] / se[moved]
+    assert moved.sum() >= 10 and np.max(np.abs(z)) < 4.5, z
