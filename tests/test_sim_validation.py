@@ -78,3 +78,16 @@ def test_dispersion_trend_coefficients_take_the_documented_range(name):
     for bad in (-0.1, 1000.5):
         with pytest.raises(ValueError, match=name):
             _sp.sim.ScreenParams(**{name: bad})
+
+
+@pytest.mark.parametrize("cls", ["ScreenParams", "NetworkParams"])
+@pytest.mark.parametrize("name", ["mean_shape", "mean_scale", "min_mean"])
+def test_positive_gamma_and_floor_parameters_take_any_positive_value(cls, name):
+    # (0, inf): small positive values are accepted, 0 is refused by name
+    import simpert as _sp
+
+    P = getattr(_sp.sim, cls)
+    for ok in (0.01, 0.3, 1.0, 7.5):
+        P(**{name: ok})
+    with pytest.raises(ValueError, match=name):
+        P(**{name: 0.0})
