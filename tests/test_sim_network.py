@@ -168,3 +168,19 @@ def test_bad_network_inputs():
         sim.erdos_renyi(5, 1.5)
     with pytest.raises(ValueError, match="parameter 'm'"):
         sim.scale_free(5, 5)
+
+
+def test_sparse_spectral_radius_equals_the_dense_one(monkeypatch):
+    # above _DENSE_MAX genes the radius comes from ARPACK (one eigenvalue of largest modulus);
+    # with the limit lowered, a 300-gene sparse network takes that path and equals the
+    # dense eigenvalues' largest modulus
+    import scipy.sparse as sps
+
+    import simpert.sim._var as var
+
+    g = np.random.default_rng(5)
+    W = sps.random(300, 300, density=0.02, random_state=g, data_rvs=lambda k: g.normal(0, 0.5, k)).tocsr()
+    want = float(np.max(np.abs(np.linalg.eigvals(W.toarray()))))
+    monkeypatch.setattr(var, "_DENSE_MAX", 100)
+    assert var.spectral_radius(W) == pytest.approx(want, rel=1e-8)
+    assert var.spectral_radius(sps.csr_matrix((300, 300))) == 0.0
