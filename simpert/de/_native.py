@@ -24,7 +24,7 @@ from ._dataset import DEDataset
 from ._native_cooks import (cooks_cutoff, cooks_distance, max_cooks, replacement_counts,
                             robust_disp)
 from ._native_dispersion import genewise_dispersion, map_dispersion, rough_moments_init
-from ._native_filtering import adjust_pvalues
+from ._native_filtering import adjust_pvalues, shrunk_results_rules
 from ._native_glm import LOG2E, contrast_se, fit_quantities, irls_one_factor, optim_refit
 from ._native_shrink import beta_prior_var, shrink_normal
 from ._native_sizefactors import base_mean_var, median_of_ratios
@@ -319,8 +319,6 @@ def fit_native(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = True, indepen
         se_s = np.full((P, G), np.nan)
         lfc_s[:, nz] = ls.T
         se_s[:, nz] = ss.T
-        lfc_s[contrast_zero] = 0.0  # lfcShrink reports through results(): the same rules
-        lfc_s[:, now_zero] = 0.0  # genes all zero after Cook's replacement: log2FC and SE 0
-        se_s[:, now_zero] = 0.0
+        shrunk_results_rules(lfc_s, se_s, contrast_zero, now_zero)
         fit.lfc_shrunk, fit.lfc_se_shrunk, fit.beta_prior_var = lfc_s, se_s, bp
     return fit

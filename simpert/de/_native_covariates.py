@@ -40,7 +40,7 @@ from scipy.special import gammaln, ndtr
 from ._dataset import DEDataset
 from ._native_cooks import cooks_cutoff, replacement_counts, robust_disp
 from ._native_dispersion import MIN_DISP, genewise_dispersion, map_dispersion
-from ._native_filtering import adjust_pvalues
+from ._native_filtering import adjust_pvalues, shrunk_results_rules
 from ._native_glm import LOG2E
 from ._native_nbloglik import count_table
 from ._native_sizefactors import base_mean_var, median_of_ratios
@@ -688,12 +688,8 @@ def fit_native_covariates(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = Tr
     any_full[nz] = any_out
     shrunk = {}
     if shrink == "normal":
-        shrunk = _shrink(ds, des, sf, dfinal, dfit, bm_nz, lfc_mle[:, nz], c, ~now_zero[nz], nz, G, P,
-                         contrast_zero, _map, n_jobs)
-        # lfcShrink reports through results(): genes all zero after Cook's replacement get
-        # log2FC and SE 0, as their unshrunken columns
-        shrunk["lfc_shrunk"][:, now_zero] = 0.0
-        shrunk["lfc_se_shrunk"][:, now_zero] = 0.0
+        shrunk = _shrink(ds, des, sf, dfinal, dfit, bm_nz, lfc_mle[:, nz], c, ~now_zero[nz], nz, G, P, _map, n_jobs)
+        shrunk_results_rules(shrunk["lfc_shrunk"], shrunk["lfc_se_shrunk"], contrast_zero, now_zero)
     return NativeFit(
         size_factors=sf, base_mean=base_mean, all_zero=all_zero, disp_gene=full(dg), disp_fit=full(dfit),
         disp_map=full(dmap), disp_final=full(dfinal), disp_outlier=full(dout.astype(float)) == 1.0,
@@ -705,7 +701,7 @@ def fit_native_covariates(ds: DEDataset, *, alpha: float = 0.1, cooks: bool = Tr
     )
 
 
-def _shrink(ds, des, sf, dfinal, dfit, bm_nz, lfc_mle_nz, c, keep, nz, G, P, contrast_zero, _map, n_jobs):
+def _shrink(ds, des, sf, dfinal, dfit, bm_nz, lfc_mle_nz, c, keep, nz, G, P, _map, n_jobs):
     """Prior variances as ``estimateBetaPriorVar`` / ``averagePriorsOverLevels``, then the refit."""
     from ._native_shrink import beta_prior_var, weighted_upper_quantile_var
 
@@ -733,7 +729,6 @@ def _shrink(ds, des, sf, dfinal, dfit, bm_nz, lfc_mle_nz, c, keep, nz, G, P, con
     se_s = np.full((P, G), np.nan)
     lfc_s[:, nz] = ls.T
     se_s[:, nz] = ss.T
-    lfc_s[contrast_zero] = 0.0
     return {"lfc_shrunk": lfc_s, "lfc_se_shrunk": se_s, "beta_prior_var": bp}
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bh", "independent_filtering", "lowess_rows", "adjust_pvalues"]
+__all__ = ["bh", "independent_filtering", "lowess_rows", "adjust_pvalues", "shrunk_results_rules"]
 
 
 def bh(p: np.ndarray) -> np.ndarray:
@@ -246,3 +246,20 @@ def adjust_pvalues(lfc, se, stat, pvalue, base_mean, now_zero, *, independent_fi
     if independent_filter:
         return independent_filtering(pvalue, base_mean, alpha=alpha)
     return bh(pvalue), np.zeros(pvalue.shape[0])
+
+
+def shrunk_results_rules(lfc_s, se_s, contrast_zero, now_zero) -> None:
+    """R's ``results()`` rules on shrunken columns (``lfcShrink`` reports through it), in place.
+
+    An all-zero contrast has log2FC 0 (``cleanContrast``); a gene all zero after Cook's
+    replacement has log2FC and SE 0.
+
+    Parameters
+    ----------
+    lfc_s, se_s : ndarray, shape (n_perturbations, n_genes)
+    contrast_zero : ndarray of bool, shape (n_perturbations, n_genes)
+    now_zero : ndarray of bool, shape (n_genes,)
+    """
+    lfc_s[contrast_zero] = 0.0
+    lfc_s[:, now_zero] = 0.0
+    se_s[:, now_zero] = 0.0
