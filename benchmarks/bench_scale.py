@@ -52,6 +52,7 @@ def child(cells: int, workers: int, d: str, stage: str, genes: int = GENES, n_pe
     import numpy as np
 
     import simpert as sp
+    import simpert.sim  # noqa: F401  (imported before the clock starts: a user's session has it)
 
     warnings.simplefilter("ignore")
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,

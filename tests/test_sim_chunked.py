@@ -35,9 +35,13 @@ def clients():
         cluster.close()
 
 
-@pytest.mark.parametrize("chunk,workers", [(37, 1), (37, 2), (500, 1), (500, 2)])
-def test_chunked_zarr_equals_in_memory(in_memory, tmp_path, chunk, workers, clients):
-    path = sp.sim.screen(out=tmp_path / "s.zarr", chunk_cells=chunk, client=clients[workers], **KW)
+@pytest.mark.parametrize("chunk,workers,write_from", [(37, 1, "workers"), (37, 2, "workers"), (500, 1, "workers"),
+                                                      (500, 2, "workers"), (5, 2, "workers"), (37, 2, "client")])
+def test_chunked_zarr_equals_in_memory(in_memory, tmp_path, chunk, workers, write_from, clients):
+    """Chunks of 37 and 500 cells span several Zarr blocks (the workers write the middles);
+    chunks of 5 cells are shorter than a block (only the seams, written by this process)."""
+    path = sp.sim.screen(out=tmp_path / "s.zarr", chunk_cells=chunk, client=clients[workers],
+                         write_from=write_from, **KW)
     z = ad.read_zarr(path)
     assert z.X.dtype == in_memory.X.dtype and z.shape == in_memory.shape
     assert (z.X != in_memory.X).nnz == 0

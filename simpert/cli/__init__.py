@@ -79,6 +79,13 @@ class OutFormat(str, enum.Enum):
     zarr = "zarr"
 
 
+class WriteFrom(str, enum.Enum):
+    """Who writes a ``.zarr`` screen's counts."""
+
+    workers = "workers"
+    client = "client"
+
+
 class Backend(str, enum.Enum):
     """DE backends."""
 
@@ -179,6 +186,9 @@ def simulate_cmd(
                                           "output (a LocalCluster; default: every CPU)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address for .zarr "
                                             "output (e.g. tcp://host:8786) instead of a LocalCluster."),
+    write_from: Optional[WriteFrom] = typer.Option(None, "--write-from", help="Who writes a .zarr output: "
+                                                   "each worker its own chunks (default; the output must be on "
+                                                   "a filesystem every worker sees) or this process ('client')."),
 ):
     """Simulate a screen with known truth and write it as .h5ad, a MatrixMarket directory or .zarr.
 
@@ -193,10 +203,10 @@ def simulate_cmd(
     sc = resolve_scenario(scenario, parse_sets(sets))
     if fmt is OutFormat.zarr:
         _simulate_zarr(sc, output, seed=seed, pseudobulk=pseudobulk, chunk_cells=chunk_cells, workers=workers,
-                       scheduler=scheduler, force=force)
+                       scheduler=scheduler, force=force, write_from=(write_from or WriteFrom.workers).value)
         return
-    if workers is not None or scheduler is not None:
-        raise CLIError("options '--workers' and '--scheduler' apply to .zarr output only")
+    if workers is not None or scheduler is not None or write_from is not None:
+        raise CLIError("options '--workers', '--scheduler' and '--write-from' apply to .zarr output only")
     with progress(f"simulating {sc.name} (seed {seed})", quiet=_STATE["quiet"]):
         adata = simulate_scenario(sc, seed=seed)
         if pseudobulk:
@@ -208,7 +218,8 @@ def simulate_cmd(
         echo_err(f"wrote {adata.n_obs} x {adata.n_vars} screen to {output}")
 
 
-def _simulate_zarr(sc, output: Path, *, seed, pseudobulk, chunk_cells, workers, scheduler, force) -> None:
+def _simulate_zarr(sc, output: Path, *, seed, pseudobulk, chunk_cells, workers, scheduler, force,
+                   write_from="workers") -> None:
     import numpy as np
 
     from simpert import sim
@@ -222,7 +233,7 @@ def _simulate_zarr(sc, output: Path, *, seed, pseudobulk, chunk_cells, workers, 
     with progress(f"simulating {sc.name} (seed {seed}) to {output} in chunks of {chunk_cells} cells",
                   quiet=_STATE["quiet"]):
         sim.screen(params, rng=np.random.SeedSequence(int(seed)), out=output, chunk_cells=chunk_cells,
-                   client=scheduler, n_workers=workers, force=force)
+                   client=scheduler, n_workers=workers, force=force, write_from=write_from)
     if not _STATE["quiet"]:
         echo_err(f"wrote the screen to {output}")
 

@@ -5,8 +5,10 @@ so a chunk of cells can be drawn anywhere, in any order, and the written counts 
 of the in-memory screen for the same seed, whatever the chunk size and the number of workers.
 
 - :func:`write_zarr` draws chunks on a Dask cluster (a LocalCluster by default, or any
-  ``distributed.Client`` / scheduler address) and appends them in order to ``X`` (chunked
-  CSR) of an AnnData Zarr store; at most ``2 x workers`` chunks are in flight, so memory is
+  ``distributed.Client`` / scheduler address) into ``X`` (chunked CSR) of an AnnData Zarr
+  store. Each worker writes the Zarr blocks inside its own chunks; the calling process
+  learns only each chunk's row sizes (to place the next chunk) and writes the few blocks
+  that two chunks share. At most ``2 x workers`` chunks are drawn ahead, so memory is
   bounded by the chunk, not the screen.
 - :func:`pseudobulk_zarr` sums the cells of a Zarr (or h5ad) screen per sample by chunks of
   rows, each worker reading its own rows.
@@ -34,25 +36,106 @@ __all__ = ["write_zarr", "pseudobulk_zarr", "profiles_zarr", "INDEX_LIMIT"]
 INDEX_LIMIT = np.iinfo(np.int32).max
 
 
-def _draw_chunk(model, design, noise, roots, start, stop):
-    """Worker task: CSR counts of cells [start, stop), with its peak memory of this process."""
-    counts = draw_rows(model, design, noise, roots, np.arange(start, stop))
-    return csr_rows(counts)
+def _draw_chunk(model, design, noise, roots, start, stop, dtype, index_dtype):
+    """Worker task: CSR counts of cells [start, stop) in the store's value and index types."""
+    counts = csr_rows(draw_rows(model, design, noise, roots, np.arange(start, stop)))
+    if counts.dtype != dtype:
+        if counts.dtype == np.int64 and counts.data.size and counts.data.max() > np.iinfo(np.int32).max:
+            fail("library_loc", "expected counts that fit the store's int32 values",
+                 f"a count of {int(counts.data.max())} (lower the means)")
+        counts = counts.astype(dtype)
+    # set directly: the constructor would narrow int64 indices of a screen that needs them
+    counts.indices = counts.indices.astype(index_dtype, copy=False)
+    counts.indptr = counts.indptr.astype(index_dtype, copy=False)
+    return counts
 
 
-def _in_order(client, fn, args_list, window):
-    """Results of ``fn(*args)`` in order, with at most ``window`` tasks in flight."""
-    futures = {}
-    nxt = 0
-    for i in range(len(args_list)):
-        while nxt < len(args_list) and nxt < i + window:
-            futures[nxt] = client.submit(fn, *args_list[nxt], pure=False)
-            nxt += 1
-        yield futures.pop(i).result()
+def _row_sizes(counts) -> np.ndarray:
+    """Worker task: the non-zeros of each row of a chunk (all the calling process needs)."""
+    return np.diff(counts.indptr)
+
+
+def _whole_blocks(offset: int, nnz: int, block: int) -> tuple[int, int]:
+    """The Zarr blocks lying wholly inside ``[offset, offset + nnz)``, as ``[lo, hi)`` (``hi <= lo``: none)."""
+    return -(-offset // block) * block, (offset + nnz) // block * block
+
+
+def _write_inside(store: str, counts, offset: int, block: int):
+    """Write the whole Zarr blocks of ``data`` and ``indices`` that lie inside one chunk's span.
+
+    Each block wholly inside ``[offset, offset + nnz)`` is written by the one process that
+    holds the chunk, so no two processes ever write the same block. The pieces before the
+    first and after the last whole block (they share blocks with the neighbouring chunks)
+    are returned, with whether the middle was written, for the calling process to write.
+    """
+    import zarr
+
+    lo, hi = _whole_blocks(offset, counts.nnz, block)
+    if hi <= lo:
+        return (counts.data, counts.indices), None, False
+    x = zarr.open_group(store, mode="r+", use_consolidated=False)["X"]
+    a, b = lo - offset, hi - offset
+    x["data"][lo:hi] = counts.data[a:b]
+    x["indices"][lo:hi] = counts.indices[a:b]
+    return (counts.data[:a], counts.indices[:a]), (counts.data[b:], counts.indices[b:]), True
+
+
+class _Seams:
+    """The calling process's share of the writes: the blocks that neighbouring chunks share.
+
+    Chunks arrive in order. ``pending`` holds the values from ``start`` (a block boundary)
+    up to the end of the chunks seen so far that no worker wrote; whole blocks of it are
+    written as soon as they are complete, so it never holds more than one block and one chunk.
+    """
+
+    def __init__(self, x, block: int):
+        self.x, self.block, self.start, self.pending = x, block, 0, []
+
+    def add(self, head, tail, middle_written: bool, offset: int, nnz: int) -> None:
+        self.pending.append(head)
+        if middle_written:  # the pending values end at the first block the worker wrote
+            lo, hi = _whole_blocks(offset, nnz, self.block)
+            self._flush(lo)
+            self.start, self.pending = hi, [tail]
+        else:
+            end = (offset + nnz) // self.block * self.block
+            if end > self.start:
+                self._flush(end, keep=True)
+
+    def finish(self, total: int) -> None:
+        self._flush(total)
+        self.pending = []
+
+    def _flush(self, upto: int, keep: bool = False) -> None:
+        data = np.concatenate([d for d, _ in self.pending]) if self.pending else np.zeros(0)
+        idx = np.concatenate([i for _, i in self.pending]) if self.pending else np.zeros(0)
+        n = upto - self.start
+        if n > 0:
+            self.x["data"][self.start:upto] = data[:n]
+            self.x["indices"][self.start:upto] = idx[:n]
+        if keep:
+            self.pending = [(data[n:], idx[n:])]
+            self.start = upto
+
+
+def _settle(futures) -> None:
+    """Wait until these tasks have ended, whatever their outcome."""
+    if futures:
+        import distributed
+
+        distributed.wait(futures)
+
+
+def _block_size(chunk_cells: int, n_genes: int) -> int:
+    """Elements per Zarr block of ``data`` and ``indices``: a power of two near an eighth of a
+    dense chunk (so a chunk spans several blocks), between 2^8 and 2^20 (4-8 MB)."""
+    target = max(1, chunk_cells * n_genes // 8)
+    return int(min(1 << 20, max(1 << 8, 1 << (target.bit_length() - 1))))
 
 
 def write_zarr(model: CountModel, design: Design, noise_ss, obs_fn, var: pd.DataFrame, uns: dict, path, *,
-               chunk_cells: int = 20_000, client=None, n_workers: int | None = None, force: bool = False) -> Path:
+               chunk_cells: int = 20_000, client=None, n_workers: int | None = None, force: bool = False,
+               write_from: str = "workers") -> Path:
     """Draw a screen's cells in chunks on Dask and write them as an AnnData Zarr store.
 
     Parameters
@@ -74,6 +157,12 @@ def write_zarr(model: CountModel, design: Design, noise_ss, obs_fn, var: pd.Data
     n_workers : int, optional
         Workers of the LocalCluster started when ``client`` is None.
     force : bool, default False
+    write_from : {"workers", "client"}, default "workers"
+        Who writes the counts: each worker writes the Zarr blocks that lie inside its own
+        chunks and this process writes only the blocks two chunks share (the store's
+        directory must then be on a filesystem every worker sees, as for a LocalCluster);
+        ``"client"`` fetches every chunk and writes it here (a cluster without a shared
+        filesystem). The store holds the same values either way.
 
     Returns
     -------
@@ -81,11 +170,12 @@ def write_zarr(model: CountModel, design: Design, noise_ss, obs_fn, var: pd.Data
     """
     import anndata as ad
     import zarr
-    from anndata.io import sparse_dataset, write_elem
 
     from .._io import atomic_dir, check_output
+    from .._validation import OneOf
 
     check("chunk_cells", chunk_cells, Integer(1))
+    check("write_from", write_from, OneOf(("workers", "client")))
     path = Path(path)
     if path.suffix != ".zarr":
         fail("out", "a path ending in .zarr", str(path))
@@ -98,38 +188,74 @@ def write_zarr(model: CountModel, design: Design, noise_ss, obs_fn, var: pd.Data
     obs = obs_fn(public_noise(noise))
     ranges = [(a, min(n, a + chunk_cells)) for a in range(0, n, chunk_cells)]
     G = model.base_mean.shape[0]
-    with atomic_dir(path, kind="screen-zarr", force=force) as tmp:
+    # one integer width for the whole store, chosen from the largest expected count
+    dtype = np.dtype(np.int64 if max_expected_mean(model) * 64 > np.iinfo(np.int32).max else np.int32)
+    # int32 row pointers overflow past 2^31 - 1 non-zeros: use int64 when the screen could
+    index_dtype = np.dtype(np.int64 if n * G >= INDEX_LIMIT else np.int32)
+    block = _block_size(chunk_cells, G)
+    with atomic_dir(path, kind="screen-zarr", force=force) as tmp, dask_client(client, n_workers) as cl:
         store = tmp / "screen.zarr"
+        # the workers start drawing first; this process writes the metadata meanwhile
+        shared = cl.scatter([model, design, noise, roots], broadcast=True) if ranges else []
+        # one draw per worker at a time: a queued draw would hold back the small tasks
+        # (row sizes, writes) that the next offsets wait for
+        window = max(1, len(cl.scheduler_info().get("workers", {})))
+        draws, sizes_of = {}, {}
+
+        def submit(j):
+            a, b = ranges[j]
+            draws[j] = cl.submit(_draw_chunk, *shared, a, b, dtype, index_dtype, pure=False)
+            if write_from == "workers":
+                sizes_of[j] = cl.submit(_row_sizes, draws[j], pure=False, priority=1)  # before any draw
+
+        for j in range(min(window, len(ranges))):
+            submit(j)
         with warnings.catch_warnings():  # the Zarr format version is anndata's default choice
             warnings.filterwarnings("ignore", message="Writing zarr v2", category=UserWarning)
             ad.AnnData(obs=obs, var=var, uns=uns).write_zarr(store)  # everything but X
         group = zarr.open_group(store, mode="r+", use_consolidated=False)
-        # one integer width for the whole store, chosen from the largest expected count
-        wide = max_expected_mean(model) * 64 > np.iinfo(np.int32).max
-        dtype = np.int64 if wide else np.int32
-        # int32 row pointers overflow past 2^31 - 1 non-zeros: use int64 when the screen could
-        wide_index = n * G >= INDEX_LIMIT
-        first = True
-        with dask_client(client, n_workers) as cl:
-            shared = cl.scatter([model, design, noise, roots], broadcast=True)
-            window = 2 * max(1, len(cl.scheduler_info().get("workers", {})))
-            args = [(*shared, a, b) for a, b in ranges]
-            for chunk in _in_order(cl, _draw_chunk, args, window):
-                if chunk.dtype != dtype:
-                    if chunk.dtype == np.int64 and chunk.data.size and chunk.data.max() > np.iinfo(np.int32).max:
-                        fail("library_loc", "expected counts that fit the store's int32 values",
-                             f"a count of {int(chunk.data.max())} (lower the means)")
-                    chunk = chunk.astype(dtype)
-                if first:
-                    if wide_index:  # the store's indptr must hold the whole screen's non-zeros
-                        chunk.indices = chunk.indices.astype(np.int64)  # set directly: the
-                        chunk.indptr = chunk.indptr.astype(np.int64)  # constructor would narrow
-                    write_elem(group, "X", chunk)
-                    first = False
+        x = group.create_group("X")
+        x.attrs.update({"encoding-type": "csr_matrix", "encoding-version": "0.1.0", "shape": [n, G]})
+        bound = max(1, n * G)  # no more non-zeros than that; cut to the real number at the end
+        for name, dt in (("data", dtype), ("indices", index_dtype)):
+            x.create_array(name, shape=(bound,), chunks=(block,), dtype=dt, fill_value=0)
+        sizes = np.zeros(n, dtype=np.int64)
+        seams = _Seams(x, block)
+        offset = 0
+        writes = []  # (the seams, or their future; offset; nnz), in order
+        try:
+            for i, (a, b) in enumerate(ranges):
+                if write_from == "workers":
+                    # the next chunk's offset needs only this one's row sizes, so the workers
+                    # write chunk after chunk without waiting for each other
+                    rows = sizes_of.pop(i).result()
+                    nnz = int(rows.sum())
+                    writes.append((cl.submit(_write_inside, str(store), draws.pop(i), offset, block, pure=False,
+                                             priority=1),
+                                   offset, nnz))
                 else:
-                    sparse_dataset(group["X"]).append(chunk)
-        if first:  # no cells at all
-            write_elem(group, "X", sp.csr_matrix((0, G), dtype=dtype))
+                    counts = draws.pop(i).result()
+                    rows, nnz = np.diff(counts.indptr), counts.nnz
+                    writes.append((_write_inside(str(store), counts, offset, block), offset, nnz))
+                    del counts
+                if i + window < len(ranges):
+                    submit(i + window)
+                sizes[a:b] = rows
+                offset += nnz
+                while writes and (len(writes) > window or b == n):
+                    done, off, k = writes.pop(0)
+                    seams.add(*(done if isinstance(done, tuple) else done.result()), off, k)
+        finally:  # on an error, no task may go on writing into the directory about to be removed
+            cl.cancel(list(draws.values()) + list(sizes_of.values()))
+            _settle([w for w, _, _ in writes if not isinstance(w, tuple)])
+        seams.finish(offset)
+        for name in ("data", "indices"):
+            x[name].resize((offset,))
+        indptr = np.zeros(n + 1, dtype=index_dtype)
+        np.cumsum(sizes, out=indptr[1:])
+        x.create_array("indptr", shape=(n + 1,), chunks=(min(n + 1, 1 << 20),), dtype=index_dtype,
+                       fill_value=0)
+        x["indptr"][:] = indptr
         zarr.consolidate_metadata(store)
         # move the store's content up: the directory itself is the Zarr store
         for item in store.iterdir():

@@ -289,7 +289,7 @@ def _draw_mixed(p: ScreenParams, sizes: np.ndarray, design: Design, ss: np.rando
 
 def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells", out=None,
            chunk_cells: int = 20_000, client=None, n_workers: int | None = None, force: bool = False,
-           **overrides):
+           write_from: str = "workers", **overrides):
     """Simulate a count-level CRISPR perturbation screen with known truth.
 
     Parameters
@@ -303,7 +303,7 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         int64, drawn cell by cell without holding the cell matrix).
     out : str or path-like, optional
         Write the cells to this AnnData Zarr store (``.zarr``) instead of returning them:
-        drawn in chunks of ``chunk_cells`` on Dask and appended in order, so the screen
+        drawn in chunks of ``chunk_cells`` on Dask and written chunk by chunk, so the screen
         need not fit in memory. The counts are the bytes of the in-memory screen for the
         same seed, whatever ``chunk_cells`` and the number of workers.
     chunk_cells : int, default 20000
@@ -315,6 +315,10 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
         Workers of that LocalCluster (default: the CPUs available).
     force : bool, default False
         With ``out``: replace an existing directory that simpert did not write.
+    write_from : {"workers", "client"}, default "workers"
+        With ``out``: each worker writes the blocks of its own chunks (the store must be on a
+        filesystem every worker sees), or ``"client"``: this process writes every chunk (a
+        cluster without a shared filesystem). The same counts either way.
     **overrides
         Fields of :class:`ScreenParams`, e.g. ``n_genes=500``.
 
@@ -459,7 +463,8 @@ def screen(params: ScreenParams | None = None, *, rng=None, output: str = "cells
 
         return write_zarr(model, design, streams["noise"], lambda noise: _design_obs(design, uns, noise),
                           _var(model, uns, genes), {"simpert": uns}, out, chunk_cells=chunk_cells,
-                          client=client, n_workers=n_workers, force=force)
+                          client=client, n_workers=n_workers, force=force,
+                          write_from=write_from)
     return _assemble(model, design, streams["noise"], uns, genes, output=output)
 
 
