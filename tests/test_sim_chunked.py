@@ -52,6 +52,7 @@ def test_chunked_zarr_equals_in_memory(in_memory, tmp_path, chunk, workers, writ
     np.testing.assert_array_equal(np.asarray(t_z.log2fc), np.asarray(t_mem.log2fc))
     assert list(t_z.targets) == list(t_mem.targets)
     assert [p.name for p in tmp_path.iterdir()] == ["s.zarr"]
+    assert not (path / "parts").exists()  # the workers' temporary parts are gone
 
 
 def test_streaming_pseudobulk_equals_in_memory(in_memory, tmp_path, clients):

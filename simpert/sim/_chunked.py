@@ -6,16 +6,18 @@ of the in-memory screen for the same seed, whatever the chunk size and the numbe
 
 - :func:`write_zarr` draws chunks on a Dask cluster (a LocalCluster by default, or any
   ``distributed.Client`` / scheduler address) into ``X`` (chunked CSR) of an AnnData Zarr
-  store. Each worker writes the Zarr blocks inside its own chunks; the calling process
-  learns only each chunk's row sizes (to place the next chunk) and writes the few blocks
-  that two chunks share. At most ``2 x workers`` chunks are drawn ahead, so memory is
-  bounded by the chunk, not the screen.
+  store. Each task gets only its own cells' design and noise; a worker keeps each chunk it
+  draws in a compressed temporary part and, once the chunk's place in ``X`` is known (from
+  the row sizes of the chunks before it, all the calling process receives), copies parts
+  into whole blocks of the store, each block by one task. At most ``2 x workers`` chunks
+  are drawn ahead, so memory is bounded by the chunk, not the screen.
 - :func:`pseudobulk_zarr` sums the cells of a Zarr (or h5ad) screen per sample by chunks of
   rows, each worker reading its own rows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from pathlib import Path
@@ -36,9 +38,16 @@ __all__ = ["write_zarr", "pseudobulk_zarr", "profiles_zarr", "INDEX_LIMIT"]
 INDEX_LIMIT = np.iinfo(np.int32).max
 
 
-def _draw_chunk(model, design, noise, roots, start, stop, dtype, index_dtype):
-    """Worker task: CSR counts of cells [start, stop) in the store's value and index types."""
-    counts = csr_rows(draw_rows(model, design, noise, roots, np.arange(start, stop)))
+def _chunk_of(design: Design, noise: dict, start: int, stop: int) -> tuple:
+    """The design and noise of cells [start, stop) alone: what a task needs to draw them."""
+    fields = {f.name: (None if getattr(design, f.name) is None else getattr(design, f.name)[start:stop])
+              for f in dataclasses.fields(design)}
+    return Design(**fields), {k: v[start:stop] for k, v in noise.items()}
+
+
+def _drawn(model, roots, design, noise, dtype, index_dtype):
+    """CSR counts of a chunk's cells in the store's value and index types."""
+    counts = csr_rows(draw_rows(model, design, noise, roots, np.arange(design.group.shape[0])))
     if counts.dtype != dtype:
         if counts.dtype == np.int64 and counts.data.size and counts.data.max() > np.iinfo(np.int32).max:
             fail("library_loc", "expected counts that fit the store's int32 values",
@@ -50,85 +59,105 @@ def _draw_chunk(model, design, noise, roots, start, stop, dtype, index_dtype):
     return counts
 
 
-def _row_sizes(counts) -> np.ndarray:
-    """Worker task: the non-zeros of each row of a chunk (all the calling process needs)."""
+def _draw_part(model, roots, design, noise, dtype, index_dtype, part: str):
+    """Worker task: draw a chunk, keep its non-zeros in ``part`` (compressed), return its row sizes.
+
+    The part is written to a temporary file next to the store and removed as soon as its
+    values are in the store; the calling process receives only the row sizes.
+    """
+    from numcodecs import Blosc
+
+    counts = _drawn(model, roots, design, noise, dtype, index_dtype)
+    codec = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
+    tmp = part + ".tmp"
+    with open(tmp, "wb") as fh:
+        for arr in (counts.data, counts.indices):
+            blob = codec.encode(np.ascontiguousarray(arr))
+            fh.write(np.int64(len(blob)).tobytes())
+            fh.write(blob)
+    os.replace(tmp, part)
     return np.diff(counts.indptr)
 
 
-def _whole_blocks(offset: int, nnz: int, block: int) -> tuple[int, int]:
-    """The Zarr blocks lying wholly inside ``[offset, offset + nnz)``, as ``[lo, hi)`` (``hi <= lo``: none)."""
-    return -(-offset // block) * block, (offset + nnz) // block * block
+def _read_part(part: str, dtype, index_dtype) -> tuple:
+    """The non-zeros (values, column indices) of a part written by :func:`_draw_part`."""
+    from numcodecs import Blosc
+
+    codec = Blosc()
+    out = []
+    with open(part, "rb") as fh:
+        for dt in (dtype, index_dtype):
+            size = int(np.frombuffer(fh.read(8), dtype=np.int64)[0])
+            out.append(np.frombuffer(codec.decode(fh.read(size)), dtype=dt))
+    return tuple(out)
 
 
-def _write_inside(store: str, counts, offset: int, block: int):
-    """Write the whole Zarr blocks of ``data`` and ``indices`` that lie inside one chunk's span.
+def _copy_blocks(store: str, parts: list, start: int, stop: int, dtype, index_dtype) -> int:
+    """Worker task: write the store's non-zeros ``[start, stop)`` from the parts that hold them.
 
-    Each block wholly inside ``[offset, offset + nnz)`` is written by the one process that
-    holds the chunk, so no two processes ever write the same block. The pieces before the
-    first and after the last whole block (they share blocks with the neighbouring chunks)
-    are returned, with whether the middle was written, for the calling process to write.
+    ``parts`` lists ``(file, offset, nnz)`` of the chunks overlapping the range, in order;
+    ``start`` is a block boundary and ``stop`` one too (or the end of the screen), so each
+    block of the store is written by one task only.
     """
     import zarr
 
-    lo, hi = _whole_blocks(offset, counts.nnz, block)
-    if hi <= lo:
-        return (counts.data, counts.indices), None, False
+    data, idx = [], []
+    for part, offset, nnz in parts:
+        d, i = _read_part(part, dtype, index_dtype)
+        a, b = max(start, offset) - offset, min(stop, offset + nnz) - offset
+        data.append(d[a:b])
+        idx.append(i[a:b])
     x = zarr.open_group(store, mode="r+", use_consolidated=False)["X"]
-    a, b = lo - offset, hi - offset
-    x["data"][lo:hi] = counts.data[a:b]
-    x["indices"][lo:hi] = counts.indices[a:b]
-    return (counts.data[:a], counts.indices[:a]), (counts.data[b:], counts.indices[b:]), True
+    x["data"][start:stop] = np.concatenate(data)
+    x["indices"][start:stop] = np.concatenate(idx)
+    return stop - start
 
 
-class _Seams:
-    """The calling process's share of the writes: the blocks that neighbouring chunks share.
+class _Placement:
+    """Where each chunk's non-zeros go in the store, learned as the chunks' row sizes arrive.
 
-    Chunks arrive in order. ``pending`` holds the values from ``start`` (a block boundary)
-    up to the end of the chunks seen so far that no worker wrote; whole blocks of it are
-    written as soon as they are complete, so it never holds more than one block and one chunk.
+    Chunks finish in any order; a chunk's offset is known once every earlier chunk's size
+    is. The store's blocks (``block`` non-zeros each) are handed out in order, one task per
+    chunk: the blocks that start inside that chunk's span, as soon as the chunks they reach
+    into are placed.
     """
 
-    def __init__(self, x, block: int):
-        self.x, self.block, self.start, self.pending = x, block, 0, []
+    def __init__(self, ranges, block: int):
+        self.nnz = [None] * len(ranges)
+        self.offset = [0]  # offsets of the placed prefix of chunks, and the end of the last
+        self.block = block
+        self.next_task = 0  # the first chunk whose blocks are not handed out yet
 
-    def add(self, head, tail, middle_written: bool, offset: int, nnz: int) -> None:
-        self.pending.append(head)
-        if middle_written:  # the pending values end at the first block the worker wrote
-            lo, hi = _whole_blocks(offset, nnz, self.block)
-            self._flush(lo)
-            self.start, self.pending = hi, [tail]
-        else:
-            end = (offset + nnz) // self.block * self.block
-            if end > self.start:
-                self._flush(end, keep=True)
+    def add(self, i: int, nnz: int) -> None:
+        self.nnz[i] = nnz
+        while len(self.offset) <= len(self.nnz) and self.nnz[len(self.offset) - 1] is not None:
+            self.offset.append(self.offset[-1] + self.nnz[len(self.offset) - 1])
 
-    def finish(self, total: int) -> None:
-        self._flush(total)
-        self.pending = []
-
-    def _flush(self, upto: int, keep: bool = False) -> None:
-        data = np.concatenate([d for d, _ in self.pending]) if self.pending else np.zeros(0)
-        idx = np.concatenate([i for _, i in self.pending]) if self.pending else np.zeros(0)
-        n = upto - self.start
-        if n > 0:
-            self.x["data"][self.start:upto] = data[:n]
-            self.x["indices"][self.start:upto] = idx[:n]
-        if keep:
-            self.pending = [(data[n:], idx[n:])]
-            self.start = upto
-
-
-def _settle(futures) -> None:
-    """Wait until these tasks have ended, whatever their outcome."""
-    if futures:
-        import distributed
-
-        distributed.wait(futures)
+    def ready(self):
+        """``(chunk, start, stop, [(chunk, offset, nnz), ...])`` of each block range now writable."""
+        placed = len(self.offset) - 1
+        total = self.offset[-1] if placed == len(self.nnz) else None
+        ceil = lambda v: -(-v // self.block) * self.block  # noqa: E731
+        while self.next_task < placed:
+            j = self.next_task
+            start = ceil(self.offset[j])
+            stop = ceil(self.offset[j + 1]) if j + 1 < len(self.nnz) else self.offset[j + 1]
+            if total is not None:
+                stop = min(stop, total)
+            elif stop > self.offset[-1]:  # the last block reaches into chunks not placed yet
+                return
+            self.next_task += 1
+            if stop > start:
+                first = j
+                last = int(np.searchsorted(self.offset, stop, side="left")) - 1
+                yield j, start, stop, [(k, self.offset[k], self.nnz[k]) for k in range(first, max(first, last) + 1)]
+            else:
+                yield j, start, start, []
 
 
 def _block_size(chunk_cells: int, n_genes: int) -> int:
-    """Elements per Zarr block of ``data`` and ``indices``: a power of two near an eighth of a
-    dense chunk (so a chunk spans several blocks), between 2^8 and 2^20 (4-8 MB)."""
+    """Non-zeros per Zarr block of ``data`` and ``indices``: a power of two near an eighth of
+    a dense chunk (so a chunk spans several blocks), between 2^8 and 2^20 (4-8 MB)."""
     target = max(1, chunk_cells * n_genes // 8)
     return int(min(1 << 20, max(1 << 8, 1 << (target.bit_length() - 1))))
 
@@ -158,11 +187,13 @@ def write_zarr(model: CountModel, design: Design, noise_ss, obs_fn, var: pd.Data
         Workers of the LocalCluster started when ``client`` is None.
     force : bool, default False
     write_from : {"workers", "client"}, default "workers"
-        Who writes the counts: each worker writes the Zarr blocks that lie inside its own
-        chunks and this process writes only the blocks two chunks share (the store's
-        directory must then be on a filesystem every worker sees, as for a LocalCluster);
-        ``"client"`` fetches every chunk and writes it here (a cluster without a shared
-        filesystem). The store holds the same values either way.
+        Who writes the counts. ``"workers"``: each worker keeps the chunks it draws in
+        temporary files next to the store and copies them into the store's blocks once
+        their place is known; this process only learns each chunk's row sizes, so the
+        workers never wait for it or for each other (the store's directory must be on a
+        file system every worker sees, as for a LocalCluster). ``"client"``: every chunk
+        comes back here and is appended in order (a cluster without a shared file system).
+        The store holds the same values either way.
 
     Returns
     -------
@@ -192,76 +223,122 @@ def write_zarr(model: CountModel, design: Design, noise_ss, obs_fn, var: pd.Data
     dtype = np.dtype(np.int64 if max_expected_mean(model) * 64 > np.iinfo(np.int32).max else np.int32)
     # int32 row pointers overflow past 2^31 - 1 non-zeros: use int64 when the screen could
     index_dtype = np.dtype(np.int64 if n * G >= INDEX_LIMIT else np.int32)
-    block = _block_size(chunk_cells, G)
     with atomic_dir(path, kind="screen-zarr", force=force) as tmp, dask_client(client, n_workers) as cl:
         store = tmp / "screen.zarr"
-        # the workers start drawing first; this process writes the metadata meanwhile
-        shared = cl.scatter([model, design, noise, roots], broadcast=True) if ranges else []
-        # one draw per worker at a time: a queued draw would hold back the small tasks
-        # (row sizes, writes) that the next offsets wait for
-        window = max(1, len(cl.scheduler_info().get("workers", {})))
-        draws, sizes_of = {}, {}
+        # only the model and the seeds go to every worker; each task gets its own cells
+        shared = cl.scatter([model, roots], broadcast=True) if ranges else []
+        window = 2 * max(1, len(cl.scheduler_info().get("workers", {})))
+        draw = _draw_part if write_from == "workers" else _draw_chunk
+        parts = tmp / "parts"
+        parts.mkdir()
 
-        def submit(j):
-            a, b = ranges[j]
-            draws[j] = cl.submit(_draw_chunk, *shared, a, b, dtype, index_dtype, pure=False)
-            if write_from == "workers":
-                sizes_of[j] = cl.submit(_row_sizes, draws[j], pure=False, priority=1)  # before any draw
+        def submit(i):
+            a, b = ranges[i]
+            extra = (str(parts / str(i)),) if write_from == "workers" else ()
+            return cl.submit(draw, *shared, *_chunk_of(design, noise, a, b), dtype, index_dtype, *extra,
+                             pure=False)
 
-        for j in range(min(window, len(ranges))):
-            submit(j)
+        first = [submit(i) for i in range(min(window, len(ranges)))]
+        # the workers are drawing; meanwhile this process writes everything but X
         with warnings.catch_warnings():  # the Zarr format version is anndata's default choice
             warnings.filterwarnings("ignore", message="Writing zarr v2", category=UserWarning)
-            ad.AnnData(obs=obs, var=var, uns=uns).write_zarr(store)  # everything but X
+            ad.AnnData(obs=obs, var=var, uns=uns).write_zarr(store)
         group = zarr.open_group(store, mode="r+", use_consolidated=False)
-        x = group.create_group("X")
-        x.attrs.update({"encoding-type": "csr_matrix", "encoding-version": "0.1.0", "shape": [n, G]})
-        bound = max(1, n * G)  # no more non-zeros than that; cut to the real number at the end
-        for name, dt in (("data", dtype), ("indices", index_dtype)):
-            x.create_array(name, shape=(bound,), chunks=(block,), dtype=dt, fill_value=0)
-        sizes = np.zeros(n, dtype=np.int64)
-        seams = _Seams(x, block)
-        offset = 0
-        writes = []  # (the seams, or their future; offset; nnz), in order
-        try:
-            for i, (a, b) in enumerate(ranges):
-                if write_from == "workers":
-                    # the next chunk's offset needs only this one's row sizes, so the workers
-                    # write chunk after chunk without waiting for each other
-                    rows = sizes_of.pop(i).result()
-                    nnz = int(rows.sum())
-                    writes.append((cl.submit(_write_inside, str(store), draws.pop(i), offset, block, pure=False,
-                                             priority=1),
-                                   offset, nnz))
-                else:
-                    counts = draws.pop(i).result()
-                    rows, nnz = np.diff(counts.indptr), counts.nnz
-                    writes.append((_write_inside(str(store), counts, offset, block), offset, nnz))
-                    del counts
-                if i + window < len(ranges):
-                    submit(i + window)
-                sizes[a:b] = rows
-                offset += nnz
-                while writes and (len(writes) > window or b == n):
-                    done, off, k = writes.pop(0)
-                    seams.add(*(done if isinstance(done, tuple) else done.result()), off, k)
-        finally:  # on an error, no task may go on writing into the directory about to be removed
-            cl.cancel(list(draws.values()) + list(sizes_of.values()))
-            _settle([w for w, _, _ in writes if not isinstance(w, tuple)])
-        seams.finish(offset)
-        for name in ("data", "indices"):
-            x[name].resize((offset,))
-        indptr = np.zeros(n + 1, dtype=index_dtype)
-        np.cumsum(sizes, out=indptr[1:])
-        x.create_array("indptr", shape=(n + 1,), chunks=(min(n + 1, 1 << 20),), dtype=index_dtype,
-                       fill_value=0)
-        x["indptr"][:] = indptr
+        if write_from == "workers":
+            _write_from_workers(cl, group, str(store), first, submit, ranges, parts, n, G, dtype, index_dtype,
+                                _block_size(chunk_cells, G))
+        else:
+            _append_in_order(cl, group, first, submit, ranges, G, dtype)
+        parts.rmdir()
         zarr.consolidate_metadata(store)
         # move the store's content up: the directory itself is the Zarr store
         for item in store.iterdir():
             os.replace(item, tmp / item.name)
         store.rmdir()
     return path
+
+
+def _write_from_workers(cl, group, store, first, submit, ranges, parts, n, G, dtype, index_dtype, block):
+    """The workers draw chunks into parts and copy the parts into the store's blocks."""
+    import distributed
+
+    x = group.create_group("X")
+    x.attrs.update({"encoding-type": "csr_matrix", "encoding-version": "0.1.0", "shape": [n, G]})
+    for name, dt in (("data", dtype), ("indices", index_dtype)):  # cut to the real size at the end
+        x.create_array(name, shape=(max(1, n * G),), chunks=(block,), dtype=dt, fill_value=0)
+    sizes = np.zeros(n, dtype=np.int64)
+    place = _Placement(ranges, block)
+    role = {f: ("draw", i) for i, f in enumerate(first)}
+    queue = distributed.as_completed(first)
+    nxt = len(first)
+    copied = [False] * len(ranges)
+    removed = 0  # parts [0, removed) are in the store and deleted
+    try:
+        for fut in queue:
+            what, i = role.pop(fut)
+            result = fut.result()
+            fut.release()
+            if what == "draw":
+                a, b = ranges[i]
+                sizes[a:b] = result
+                place.add(i, int(result.sum()))
+                if nxt < len(ranges):
+                    f = submit(nxt)
+                    role[f] = ("draw", nxt)
+                    queue.add(f)
+                    nxt += 1
+                for j, start, stop, over in place.ready():
+                    if stop > start:  # before any queued draw: the parts are removed sooner
+                        f = cl.submit(_copy_blocks, store, [(str(parts / str(k)), off, k_nnz)
+                                                            for k, off, k_nnz in over],
+                                      start, stop, dtype, index_dtype, pure=False, priority=1)
+                        role[f] = ("copy", j)
+                        queue.add(f)
+                    else:
+                        copied[j] = True
+            else:
+                copied[i] = True
+            while removed < len(ranges) and copied[removed]:  # no later task reads these parts
+                (parts / str(removed)).unlink()
+                removed += 1
+    finally:  # on an error, no task may go on writing into the directory about to be removed
+        pending = list(role)
+        cl.cancel(pending)
+        distributed.wait(pending)
+    total = place.offset[-1]
+    for name in ("data", "indices"):
+        x[name].resize((total,))
+    indptr = np.zeros(n + 1, dtype=index_dtype)
+    np.cumsum(sizes, out=indptr[1:])
+    x.create_array("indptr", shape=(n + 1,), chunks=(min(n + 1, 1 << 20),), dtype=index_dtype, fill_value=0)
+    x["indptr"][:] = indptr
+
+
+def _append_in_order(cl, group, first, submit, ranges, G, dtype):
+    """Each chunk comes back to this process and is appended to ``X`` in order."""
+    from anndata.io import sparse_dataset, write_elem
+
+    futures = dict(enumerate(first))
+    nxt = len(first)
+    try:
+        for i in range(len(ranges)):
+            chunk = futures.pop(i).result()
+            if nxt < len(ranges):
+                futures[nxt] = submit(nxt)
+                nxt += 1
+            if i == 0:  # (int64 row pointers and indices already when the screen needs them)
+                write_elem(group, "X", chunk)
+            else:
+                sparse_dataset(group["X"]).append(chunk)
+    finally:
+        cl.cancel(list(futures.values()))
+    if not ranges:  # no cells at all
+        write_elem(group, "X", sp.csr_matrix((0, G), dtype=dtype))
+
+
+def _draw_chunk(model, roots, design, noise, dtype, index_dtype):
+    """Worker task: the CSR counts of a chunk, returned to the calling process."""
+    return _drawn(model, roots, design, noise, dtype, index_dtype)
 
 
 def _is_zarr_screen(path: Path) -> bool:
