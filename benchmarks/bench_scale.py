@@ -6,8 +6,11 @@ configuration runs in a fresh process with its own LocalCluster (1 or 2 single-t
 worker processes), so every peak resident set size is that configuration's own. Printed:
 cells/s per worker of the simulation, the 2-worker speed-up, the peak RSS of the main
 process and of each worker, and the ratio of a worker's peak RSS to one chunk's size
-(``chunk_cells x genes x 8`` bytes, the dense counts of a chunk) at two screen sizes: it
-stays flat as the screen grows when memory is bounded by the chunk. Then the pseudobulk
+(``chunk_cells x genes x 8`` bytes, the dense counts of a chunk) at two screen sizes with the
+same perturbations (the smaller screen has half the cells per perturbation): it stays flat as
+the screen grows when memory is bounded by the chunk. (Every worker also holds the screen's
+model, about ``perturbations x genes x 8`` bytes of effects, which grows with the
+perturbations, not the cells; it is printed.) Then the pseudobulk
 (streamed from the store, 2 workers) and the DE fit of every perturbation against
 control (native engine, one fit). Last line: ``RESULT key=value ...``.
 """
@@ -128,7 +131,7 @@ def main():
     with tempfile.TemporaryDirectory(dir=args.dir) as d:
         one = run(big, 1, d, "simulate")
         two = run(big, 2, d, "simulate")
-        half = run(small, 2, d, "simulate")
+        half = run(small, 2, d, "simulate", GENES, _params(big)["n_perturbations"])
         down = run(big, 2, d, "downstream")
     speedup = one["simulate_s"] / two["simulate_s"]
     rate1 = big / one["simulate_s"]
@@ -140,7 +143,9 @@ def main():
           f"{one['main_peak_mb']:.0f} MB, worker {one['worker_peak_mb']}")
     print(f"  2 workers: {two['simulate_s']:.1f} s ({rate2:,.0f} cells/s per worker), speed-up {speedup:.2f}x "
           f"(goal >= 1.7); peak RSS main {two['main_peak_mb']:.0f} MB, workers {two['worker_peak_mb']}")
-    print(f"  worker peak RSS / chunk size: {ratio_small:.2f} at {small:,} cells, {ratio_big:.2f} at {big:,} cells")
+    n_pert = _params(big)["n_perturbations"]
+    print(f"  worker peak RSS / chunk size: {ratio_small:.2f} at {small:,} cells, {ratio_big:.2f} at {big:,} cells "
+          f"(both {n_pert:,} perturbations; their effects {n_pert * GENES * 8 / 2**20:.0f} MB in every worker)")
     print(f"pseudobulk (2 workers) {down['pseudobulk_s']:.1f} s -> {down['samples']:,} samples; DE (one fit) "
           f"{down['de_s']:.1f} s; peak RSS main {down['main_peak_mb']:.0f} MB, workers {down['worker_peak_mb']}")
     print(f"RESULT cells={big} genes={GENES} sim_1w_s={one['simulate_s']:.1f} sim_2w_s={two['simulate_s']:.1f} "

@@ -1,0 +1,123 @@
+"""Paths of the metrics that the other tests reach only partly: the BLAS route of the mean
+pairwise distance, dense group moments, ``evaluate`` with a training set and with cell
+resampling. Each is checked against an independent computation."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from scipy.spatial.distance import cdist
+
+import simpert as spt
+from simpert._profiles import group_profiles
+from simpert.metrics import evaluate
+from simpert.metrics._edistance import mean_pairwise_distance
+from simpert.metrics._systema import _group_moments
+from simpert.predict import Prediction, Predictions, Split
+
+
+def test_mean_pairwise_distance_blas_route_equals_cdist():
+    """Above 5e7 operations the distance goes through |a|^2 + |b|^2 - 2ab by blocks of rows."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(330, 480))
+    Y = rng.normal(loc=0.3, size=(320, 480))
+    assert X.shape[0] * Y.shape[0] * X.shape[1] > 5e7  # the BLAS route, not the C loop
+    # the error of the expanded square is ~1e-13 of d^2 ~ 1e3: 1e-9 relative is far above it
+    np.testing.assert_allclose(mean_pairwise_distance(X, Y, chunk_size=100), cdist(X, Y).mean(), rtol=1e-9)
+    Z = rng.normal(size=(400, 400))
+    # one set against itself: the diagonal is exactly 0 and counted in the mean
+    np.testing.assert_allclose(mean_pairwise_distance(sp.csr_matrix(Z), chunk_size=64), cdist(Z, Z).mean(),
+                               rtol=1e-9)
+    # chunks that do not divide the rows give the same mean
+    assert mean_pairwise_distance(X, Y, chunk_size=97) == pytest.approx(cdist(X, Y).mean(), rel=1e-9)
+
+
+def test_group_moments_dense_and_sparse_equal_pandas():
+    rng = np.random.default_rng(4)
+    X = rng.poisson(2.0, size=(60, 7)).astype(float)
+    group = rng.integers(-1, 4, size=60)  # -1: ignored
+    frame = pd.DataFrame(X).assign(g=group)
+    frame = frame[frame.g >= 0]
+    want_mean = frame.groupby("g").mean().to_numpy()
+    want_var = frame.groupby("g").var(ddof=1).to_numpy()
+    for M in (X, sp.csr_matrix(X)):
+        mean, var, n = _group_moments(M, group, 4)
+        np.testing.assert_allclose(mean, want_mean, rtol=1e-12)
+        np.testing.assert_allclose(var, want_var, rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(n, np.bincount(group[group >= 0], minlength=4))
+
+
+def _cells(lab, X, genes, key="gene"):
+    obs = pd.DataFrame({key: lab}, index=[f"c{i}" for i in range(len(lab))])
+    return ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=genes))
+
+
+@pytest.fixture(scope="module")
+def screen():
+    return spt.sim.screen(n_genes=60, n_perturbations=8, n_control_cells=120, cells_per_perturbation=30,
+                          p_effect=0.3, effect_size=1.0, rng=5)
+
+
+def test_evaluate_with_train_equals_the_internal_split(screen):
+    """A training set given to evaluate feeds Systema's centroid accuracy exactly as a split
+    whose training perturbations are those cells does in the internal path."""
+    perts = [c for c in screen.obs["perturbation"].cat.categories if c != "control"]
+    train_p, test_p = perts[:4], perts[4:]
+    lab = screen.obs["perturbation"].astype(str).to_numpy()
+    dup = spt.sim.redraw(screen, rng=6)
+    dlab = dup.obs["perturbation"].astype(str).to_numpy()
+    genes = np.asarray(screen.var_names, dtype=str)
+    keep = np.isin(lab, test_p + ["control"])
+    real = _cells(lab[keep], sp.csr_matrix(screen.X[np.flatnonzero(keep)], dtype=np.float64), genes)
+    tr = np.isin(lab, train_p + ["control"])
+    train = _cells(lab[tr], sp.csr_matrix(screen.X[np.flatnonzero(tr)], dtype=np.float64), genes)
+    pk = np.isin(dlab, test_p + ["control"])
+    pred = _cells(dlab[pk], sp.csr_matrix(dup.X[np.flatnonzero(pk)], dtype=np.float64), genes)
+    got = evaluate(pred, real, perturbation_key="gene", metrics=["systema_centroid_accuracy"], train=train,
+                   n_boot=0, anchors=False)
+    assert got.errors == []
+    ours = got.per_perturbation.set_index("perturbation")["value"]
+    # the internal path: the same cells, the training perturbations named by the split
+    prof = group_profiles(dup)
+    p = Prediction(name="m", profiles=prof.loc[test_p], control=prof.loc["control"], cells=dup)
+    want = spt.metrics.score(Predictions({"m": p}), screen, Split(train=tuple(train_p), test=tuple(test_p)),
+                             metrics=["systema_centroid_accuracy"]).set_index("perturbation")["value"]
+    np.testing.assert_allclose(ours.loc[test_p].to_numpy(), want.loc[test_p].to_numpy(), rtol=1e-12)
+    # without the training set the metric cannot run and says so
+    none = evaluate(pred, real, perturbation_key="gene", metrics=["systema_centroid_accuracy"], n_boot=0,
+                    anchors=False)
+    assert [e["metric"] for e in none.errors] == ["systema_centroid_accuracy"]
+
+
+def test_cell_bootstrap_interval_is_the_spread_of_resampled_cell_means():
+    """One perturbation, one gene, log-normalised values, a prediction of 0: the MSE of a
+    resample is (mean of the resampled cells)^2, whose quantiles a plain numpy bootstrap gives."""
+    rng = np.random.default_rng(8)
+    vals = rng.gamma(2.0, 0.5, size=25)
+    ctrl = rng.gamma(2.0, 0.5, size=25)
+    lab = np.array(["p1"] * 25 + ["control"] * 25)
+    X = np.concatenate([vals, ctrl])[:, None] + 0.001  # decimals: log-normalised input
+    real = _cells(lab, X, ["g1"])
+    pred = _cells(np.array(["p1", "control"]), np.array([[0.0], [float(ctrl.mean()) + 0.001]]), ["g1"])
+    res = evaluate(pred, real, perturbation_key="gene", metrics=["mse"], cell_bootstrap=2000, n_boot=0,
+                   anchors=False, rng=1, input_type="lognorm")
+    row = res.aggregate.loc["mse"]
+    assert row["value"] == pytest.approx((vals.mean() + 0.001) ** 2, rel=1e-12)
+    g = np.random.default_rng(123)  # another stream: agreement within Monte Carlo error
+    boots = (g.choice(vals + 0.001, size=(20000, 25), replace=True).mean(axis=1)) ** 2
+    lo, hi = np.quantile(boots, [0.025, 0.975])
+    # quantiles of 2,000 resamples: SE about 2% of the interval's width
+    width = hi - lo
+    assert abs(row["ci_low"] - lo) < 0.08 * width and abs(row["ci_high"] - hi) < 0.08 * width
+    assert row["ci_method"] == "perturbations and cells"
+    # the same seed, the same interval; cell resampling widens nothing when cells are identical
+    again = evaluate(pred, real, perturbation_key="gene", metrics=["mse"], cell_bootstrap=2000, n_boot=0,
+                     anchors=False, rng=1, input_type="lognorm").aggregate.loc["mse"]
+    assert (again["ci_low"], again["ci_high"]) == (row["ci_low"], row["ci_high"])
+    flat = _cells(lab, np.full((50, 1), 0.5), ["g1"])
+    f = evaluate(pred, flat, perturbation_key="gene", metrics=["mse"], cell_bootstrap=50, n_boot=0,
+                 anchors=False, rng=1, input_type="lognorm").aggregate.loc["mse"]
+    assert f["ci_low"] == pytest.approx(0.25, rel=1e-12) and f["ci_high"] == pytest.approx(0.25, rel=1e-12)
