@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -58,6 +60,8 @@ def test_other_fitted_quantities(fitted):
     assert 0.01 < fit.p_effect <= 0.05 + 0.01
     text = str(fit.summary())
     assert "dispersion_a0" in text and "systematic_strength" in text
+    with pytest.raises(dataclasses.FrozenInstanceError):  # a fit is a result: read-only
+        fit.p_effect = 0.5
     # the estimate simulates directly
     b = sim.screen(p.replace(n_control_cells=200, n_perturbations=5), rng=0)
     assert b.n_vars == 1500
