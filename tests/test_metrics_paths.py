@@ -121,3 +121,28 @@ def test_cell_bootstrap_interval_is_the_spread_of_resampled_cell_means():
     f = evaluate(pred, flat, perturbation_key="gene", metrics=["mse"], cell_bootstrap=50, n_boot=0,
                  anchors=False, rng=1, input_type="lognorm").aggregate.loc["mse"]
     assert f["ci_low"] == pytest.approx(0.25, rel=1e-12) and f["ci_high"] == pytest.approx(0.25, rel=1e-12)
+
+
+def test_gears_top_de_with_a_gene_mask_equals_scipy_welch_ranking():
+    """Top-n non-dropout genes by |Welch t| (scipy's ttest_ind), among the allowed genes only."""
+    from scipy.stats import ttest_ind
+
+    from simpert.metrics._input import CellSet
+    from simpert.metrics._systema import gears_top_de
+
+    rng = np.random.default_rng(9)
+    P, G, n = 3, 30, 5
+    ctrl = rng.gamma(2.0, 1.0, size=(40, G))
+    pert = [rng.gamma(2.0, 1.0, size=(25, G)) * rng.uniform(0.5, 2.0, size=G) for _ in range(P)]
+    pert[1][:, 4] = 0.0  # a dropout: never among the top genes
+    X = np.vstack([ctrl] + pert)
+    group = np.concatenate([np.full(40, -1)] + [np.full(25, p) for p in range(P)])
+    mask = rng.random((P, G)) > 0.3
+    got = gears_top_de(CellSet(X=sp.csr_matrix(X), group=group), P, n=n, gene_mask=mask)
+    for p in range(P):
+        t = ttest_ind(pert[p], ctrl, equal_var=False).statistic
+        allowed = [g for g in np.argsort(-np.abs(t), kind="stable") if mask[p, g] and pert[p][:, g].any()]
+        assert set(np.flatnonzero(got[p])) == set(allowed[:n]), p
+    assert not got[1, 4] and got.sum() == P * n
+    # the same from dense cells
+    np.testing.assert_array_equal(gears_top_de(CellSet(X=X, group=group), P, n=n, gene_mask=mask), got)
