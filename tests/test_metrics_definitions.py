@@ -296,3 +296,39 @@ def test_scaled_score_matches_cell_eval():
     ours = sm.scaled_score(user, base).set_index("metric")["from_baseline"]
     for k in theirs.index:
         assert abs(ours[k] - theirs[k]) < 1e-12, k
+
+
+def test_scaled_score_of_tidy_tables_with_nan_matches_cell_eval():
+    """Per-perturbation tables: a DE metric's NaN rows are left out (cell-eval emits none),
+    a profile metric's NaN propagates (polars' describe keeps NaN); the peer scores the
+    same tables after its own pivot and describe()."""
+    pytest.importorskip("cell_eval")
+    pl = pytest.importorskip("polars")
+    from cell_eval import score_agg_metrics
+
+    perts = ["a", "b", "c", "d"]
+    user = {"overlap_at_N": [0.2, np.nan, 0.4, 0.1], "pearson_delta": [0.5, 0.7, 0.6, 0.2],
+            "mae": [0.1, 0.2, 0.15, np.nan]}
+    base = {"overlap_at_N": [0.1, 0.3, np.nan, 0.1], "pearson_delta": [0.2, 0.1, 0.3, 0.4],
+            "mae": [0.2, 0.2, 0.2, 0.2]}
+
+    def tidy(d):
+        return pd.DataFrame([(p, m, v[i]) for m, v in d.items() for i, p in enumerate(perts)],
+                            columns=["perturbation", "metric", "value"])
+
+    def theirs(d):
+        # cell-eval's results: no row where a DE metric has no value (null after the pivot)
+        cols = {m: [None if (m == "overlap_at_N" and np.isnan(x)) else float(x) for x in v] for m, v in d.items()}
+        return pl.DataFrame({"perturbation": perts, **cols}).drop("perturbation").describe()
+
+    want = score_agg_metrics(theirs(user), theirs(base)).to_pandas().set_index("metric")["from_baseline"]
+    ours = sm.scaled_score(tidy(user), tidy(base)).set_index("metric")["from_baseline"]
+    for k in want.index:
+        assert ours[k] == pytest.approx(want[k], abs=1e-12), k
+    # by hand: overlap (0.7/3 - 0.5/3) / (1 - 0.5/3) over the rows with values; mae NaN -> 0
+    assert ours["overlap_at_N"] == pytest.approx((0.7 / 3 - 0.5 / 3) / (1 - 0.5 / 3), abs=1e-12)
+    assert ours["mae"] == 0.0
+    # the median over perturbations, the same rules
+    med = sm.scaled_score(tidy(user), tidy(base), statistic="median").set_index("metric")["from_baseline"]
+    assert med["pearson_delta"] == pytest.approx((0.55 - 0.25) / 0.75, abs=1e-12)
+    assert med["overlap_at_N"] == pytest.approx((0.2 - 0.1) / 0.9, abs=1e-12)
