@@ -377,3 +377,20 @@ def test_each_metric_score_and_its_clamps_match_cell_eval2(u):
     for m in VCC2026_METRICS:
         want = score_one(u, entries[m].base, entries[m].scoring)
         assert _score_one(m, u, *ends[m]) == pytest.approx(want, rel=1e-12, abs=1e-12), m
+
+
+@pytest.mark.parametrize("P", [2, 3])
+def test_few_perturbations_match_cell_eval2(P):
+    """With two or three perturbations the across-perturbation budget of the capped MSE rests
+    on genes seen in exactly two of them (P - 1 where a gene is a target): the budget's
+    threshold of two rows is reached exactly."""
+    real = _screen(40 + P, P=P, G=200, cells=60, nctrl=200)
+    rng = np.random.default_rng(P)
+    X = real.X.tocsr().astype(np.int64)
+    X.data = rng.binomial(X.data, 0.5)
+    X.eliminate_zeros()
+    pred = ad.AnnData(X=X, obs=real.obs.copy(), var=real.var.copy())
+    per, agg = _ce2(pred, real, _config())
+    res = vcc2026_metrics(pred, real)
+    _assert_parity(res, per, agg)
+    assert np.isfinite(res.per_perturbation["expr_mse_unbiased_capped"]).all()
