@@ -73,3 +73,15 @@ def test_bad_input():
         sim.fit_screen(a)
     with pytest.raises(ValueError, match="parameter 'systematic_sd'"):
         sim.fit_screen(a, systematic_sd=0.0)
+
+
+def test_two_expressed_genes_fall_back_to_an_exponential_law_of_means():
+    """With two or fewer expressed genes no gamma law can be fitted: shape 1 (exponential)
+    with the mean of the expressed genes' means as its scale."""
+    a = sim.screen(rng=2, n_genes=4, n_perturbations=1, n_control_cells=50, cells_per_perturbation=20,
+                   gene_means=(50.0, 1e-12, 30.0, 1e-12), p_effect=0.0)
+    fit = sim.fit_screen(a)
+    m = fit.gene_means.to_numpy()
+    assert (m > 0).sum() == 2
+    assert fit.params.mean_shape == 1.0
+    assert fit.params.mean_scale == pytest.approx(m[m > 0].mean(), rel=1e-12)

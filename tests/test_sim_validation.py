@@ -91,3 +91,20 @@ def test_positive_gamma_and_floor_parameters_take_any_positive_value(cls, name):
         P(**{name: ok})
     with pytest.raises(ValueError, match=name):
         P(**{name: 0.0})
+
+
+@pytest.mark.parametrize("name,low,high", [("noise_sd", 0.0, None), ("count_scale", 0.0, None),
+                                           ("dispersion_a0", 0.0, 1e3), ("dispersion_a1", 0.0, 1e3),
+                                           ("library_sd", 0.0, 5.0), ("library_loc", -20.0, 20.0)])
+def test_network_params_closed_ranges_take_their_ends_and_values_between(name, low, high):
+    """The documented closed ranges of NetworkParams: both ends and values inside are accepted
+    (e.g. a count scale of 0.5, below one), just outside is refused by name."""
+    import simpert as _sp
+
+    NP = _sp.sim.NetworkParams
+    inside = [low, low + 0.5, low + 0.01] + ([high, high - 0.01] if high is not None else [3.0, 250.0])
+    for v in inside:
+        NP(**{name: v})
+    for v in [low - 0.01] + ([high + 0.01] if high is not None else []):
+        with pytest.raises(ValueError, match=name):
+            NP(**{name: v})
