@@ -404,3 +404,20 @@ def test_gene_dispersions_are_the_documented_moment_estimate():
     got = a.var["dispersion"].to_numpy()
     np.testing.assert_allclose(got, want, rtol=1e-9)
     assert (got[15:30] == 1e-6).sum() >= 3 and np.all(got[:15] > 0.1)
+
+
+def test_a_target_at_gene_zero_is_knocked_down_like_any_other():
+    """Every gene targeted (six perturbations of six genes): the first gene's knockdown is
+    in the truth and in the counts, as for the others."""
+    ctrl = _nb_controls(n=5000, G=6, seed=6)
+    a = sim.plant(ctrl, n_perturbations=6, cells_per_perturbation=500, n_control_cells=1500,
+                  cell_count_dispersion=0.0, p_effect=0.0, escape_rate=0.0, rng=7)
+    tr = sim.truth(a)
+    genes = list(tr.genes)
+    assert sorted(genes.index(t) for _, t in tr.targets.items()) == list(range(6))
+    m = _normalised_means(a, [tr.control] + list(tr.perturbations))
+    for p, t in tr.targets.items():
+        j = genes.index(t)
+        lfc = tr.log2fc.loc[p, t]
+        assert lfc < -0.5, (p, t)
+        assert np.log2(m[p][0][j] / m[tr.control][0][j]) == pytest.approx(lfc, abs=0.15), (p, t)
