@@ -184,3 +184,19 @@ def test_sparse_spectral_radius_equals_the_dense_one(monkeypatch):
     monkeypatch.setattr(var, "_DENSE_MAX", 100)
     assert var.spectral_radius(W) == pytest.approx(want, rel=1e-8)
     assert var.spectral_radius(sps.csr_matrix((300, 300))) == 0.0
+
+
+def test_measurement_noise_is_gaussian_with_the_given_sd():
+    """Continuous output: the same seed with and without noise differs by independent
+    N(0, noise_sd^2) draws (mean 0, SD noise_sd, normal tails)."""
+    from scipy import stats
+
+    net = sim.erdos_renyi(40, 0.1, rng=2)
+    kw = dict(spectral_radius=0.5, steps=None, n_samples=20, n_controls=40, rng=4)
+    clean = sim.var_network(net, noise_sd=0.0, **kw).X
+    noisy = sim.var_network(net, noise_sd=0.3, **kw).X
+    d = np.asarray(noisy - clean).ravel()
+    assert d.size > 30_000
+    assert abs(d.mean()) < 4 * 0.3 / np.sqrt(d.size)
+    assert d.std(ddof=1) == pytest.approx(0.3, rel=0.02)  # SE of an SD over 30,000 draws: 0.4%
+    assert stats.kstest(d / 0.3, "norm").pvalue > 1e-3
