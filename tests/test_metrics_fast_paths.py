@@ -70,6 +70,12 @@ def _ranked_sig(sub, fdr, drop):
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_de_metrics_against_direct_computation(seed, target, shuffle):
     real_t, pred_t, perts, genes, targets = _tables(seed, shuffle=shuffle)
+    if seed == 2:  # edges of the AUCs: exactly one real negative (p0), exactly one positive (p1)
+        real_t = real_t.copy()
+        for p, sig in (("p0", 0.0), ("p1", 0.5)):
+            rows = np.flatnonzero(real_t["perturbation"].to_numpy() == p)
+            real_t.iloc[rows, real_t.columns.get_loc("padj")] = sig
+            real_t.iloc[rows[len(rows) // 2], real_t.columns.get_loc("padj")] = 0.5 - sig
     inp = _input(real_t, pred_t, perts, genes, targets, target)
     assert (inp.de_real.order is None) == (not shuffle)
     fdr = 0.05
