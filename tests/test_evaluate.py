@@ -442,3 +442,25 @@ def test_agg_table_statistics_by_hand(screens):
     e = agg["pearson_edistance"]
     assert e["mean"] == pytest.approx(float(res.aggregate.loc["pearson_edistance", "value"]), rel=1e-12)
     assert e.drop("mean").isna().all()
+
+
+def test_compare_with_two_perturbations_is_scipys_paired_t_test(screens):
+    """Two test perturbations are enough for the paired test: t and p are scipy's one-sample
+    t-test of the two differences."""
+    from scipy import stats
+
+    real, dup = screens
+    two = ["control"] + [c for c in real.obs["perturbation"].cat.categories if c != "control"][:2]
+    other = spt.sim.redraw(real, rng=31)
+    r, d, o = (x[x.obs["perturbation"].astype(str).isin(two).to_numpy()].copy() for x in (real, dup, other))
+    kw = dict(control="non-targeting", perturbation_key="gene_target", metrics=["mse"], n_boot=0)
+    row = compare(_plain(d), _plain(o), _plain(r), **kw).table.loc["mse"]
+    a = evaluate(_plain(d), _plain(r), anchors=False, **kw).per_perturbation.set_index("perturbation")["value"]
+    b = evaluate(_plain(o), _plain(r), anchors=False, **kw).per_perturbation.set_index("perturbation")["value"]
+    dd = (a - b).loc[two[1:]].to_numpy()
+    assert dd.size == 2 and dd[0] != dd[1]
+    want = stats.ttest_1samp(dd, 0.0)
+    assert row["n"] == 2
+    assert row["t"] == pytest.approx(want.statistic, rel=1e-10)
+    assert row["p_value"] == pytest.approx(want.pvalue, rel=1e-10)
+    assert row["difference"] == pytest.approx(dd.mean(), rel=1e-10)
