@@ -83,13 +83,21 @@ def test_evaluate_with_train_equals_the_internal_split(screen):
     # the internal path: the same cells, the training perturbations named by the split
     prof = group_profiles(dup)
     p = Prediction(name="m", profiles=prof.loc[test_p], control=prof.loc["control"], cells=dup)
-    want = spt.metrics.score(Predictions({"m": p}), screen, Split(train=tuple(train_p), test=tuple(test_p)),
-                             metrics=["systema_centroid_accuracy"]).set_index("perturbation")["value"]
+    table = spt.metrics.score(Predictions({"m": p}), screen, Split(train=tuple(train_p), test=tuple(test_p)),
+                              metrics=["systema_centroid_accuracy", "mse"])
+    assert table.index.equals(pd.RangeIndex(len(table)))  # one tidy table, not stacked pieces
+    want = table[table["metric"] == "systema_centroid_accuracy"].set_index("perturbation")["value"]
     np.testing.assert_allclose(ours.loc[test_p].to_numpy(), want.loc[test_p].to_numpy(), rtol=1e-12)
     # without the training set the metric cannot run and says so
     none = evaluate(pred, real, perturbation_key="gene", metrics=["systema_centroid_accuracy"], n_boot=0,
                     anchors=False)
     assert [e["metric"] for e in none.errors] == ["systema_centroid_accuracy"]
+    # with the anchors, each model that fails says so once: the prediction, the baseline and
+    # the replicate (its first split half)
+    anchored = evaluate(pred, real, perturbation_key="gene", metrics=["systema_centroid_accuracy", "mse"],
+                        n_boot=0, n_splits=1)
+    assert sorted(e["model"] for e in anchored.errors if e["metric"] == "systema_centroid_accuracy") == \
+        ["baseline", "prediction", "replicate"]
 
 
 def test_cell_bootstrap_interval_is_the_spread_of_resampled_cell_means():
