@@ -359,6 +359,12 @@ def test_bad_input_is_named(real, noisy):
     renamed.obs["perturbation"] = renamed.obs["perturbation"].astype(str).str.replace("g", "KD_")
     with pytest.raises(ValueError, match="'target_genes'"):
         vcc2026_metrics(renamed, renamed)
+    extra = noisy.copy()
+    lab = extra.obs["perturbation"].astype(str).to_numpy().copy()
+    lab[-1] = "invented"
+    extra.obs["perturbation"] = lab
+    with pytest.raises(ValueError, match=r"'pred'.*labels only in pred \['invented'\]"):
+        vcc2026_metrics(extra, real)
 
 
 @pytest.mark.parametrize("u", [-0.5, 0.0, 0.1, 0.3, 0.5, 0.9, 1.0, 1.5, 3.0, float("nan")])
@@ -394,3 +400,15 @@ def test_few_perturbations_match_cell_eval2(P):
     res = vcc2026_metrics(pred, real)
     _assert_parity(res, per, agg)
     assert np.isfinite(res.per_perturbation["expr_mse_unbiased_capped"]).all()
+
+
+def test_a_target_at_the_first_gene_matches_cell_eval2(real, noisy):
+    """Genes reordered so that a perturbation's target is gene 0 of the matrix: it is dropped
+    from that perturbation's distances as any other target."""
+    first = [c for c in real.obs["perturbation"].cat.categories if c != "control"][0]
+    names = list(map(str, real.var_names))
+    order = [names.index(first)] + [j for j in range(len(names)) if names[j] != first]
+    r, p = real[:, order].copy(), noisy[:, order].copy()
+    assert str(r.var_names[0]) == first
+    per, agg = _ce2(p, r, _config())
+    _assert_parity(vcc2026_metrics(p, r), per, agg)
