@@ -46,7 +46,8 @@ def _chunk_of(design: Design, noise: dict, start: int, stop: int) -> tuple:
 
 
 def _drawn(model, roots, design, noise, dtype, index_dtype):
-    """CSR counts of a chunk's cells in the store's value and index types."""
+    """CSR counts of a chunk's cells in the store's value and index types (also the worker
+    task of ``write_from="client"``)."""
     counts = csr_rows(draw_rows(model, design, noise, roots, np.arange(design.group.shape[0])))
     if counts.dtype != dtype:
         if counts.dtype == np.int64 and counts.data.size and counts.data.max() > np.iinfo(np.int32).max:
@@ -122,8 +123,8 @@ class _Placement:
     into are placed.
     """
 
-    def __init__(self, ranges, block: int):
-        self.nnz = [None] * len(ranges)
+    def __init__(self, n_chunks: int, block: int):
+        self.nnz = [None] * n_chunks
         self.offset = [0]  # offsets of the placed prefix of chunks, and the end of the last
         self.block = block
         self.next_task = 0  # the first chunk whose blocks are not handed out yet
@@ -147,10 +148,9 @@ class _Placement:
             elif stop > self.offset[-1]:  # the last block reaches into chunks not placed yet
                 return
             self.next_task += 1
-            if stop > start:
-                first = j
+            if stop > start:  # chunks j .. last overlap the blocks (offset[j] <= start < stop)
                 last = int(np.searchsorted(self.offset, stop, side="left")) - 1
-                yield j, start, stop, [(k, self.offset[k], self.nnz[k]) for k in range(first, max(first, last) + 1)]
+                yield j, start, stop, [(k, self.offset[k], self.nnz[k]) for k in range(j, last + 1)]
             else:
                 yield j, start, start, []
 
@@ -228,7 +228,7 @@ def write_zarr(model: CountModel, design: Design, noise_ss, obs_fn, var: pd.Data
         # only the model and the seeds go to every worker; each task gets its own cells
         shared = cl.scatter([model, roots], broadcast=True) if ranges else []
         window = 2 * max(1, len(cl.scheduler_info().get("workers", {})))
-        draw = _draw_part if write_from == "workers" else _draw_chunk
+        draw = _draw_part if write_from == "workers" else _drawn
         parts = tmp / "parts"
         parts.mkdir()
 
@@ -267,7 +267,7 @@ def _write_from_workers(cl, group, store, first, submit, ranges, parts, n, G, dt
     for name, dt in (("data", dtype), ("indices", index_dtype)):  # cut to the real size at the end
         x.create_array(name, shape=(max(1, n * G),), chunks=(block,), dtype=dt, fill_value=0)
     sizes = np.zeros(n, dtype=np.int64)
-    place = _Placement(ranges, block)
+    place = _Placement(len(ranges), block)
     role = {f: ("draw", i) for i, f in enumerate(first)}
     queue = distributed.as_completed(first)
     nxt = len(first)
@@ -334,11 +334,6 @@ def _append_in_order(cl, group, first, submit, ranges, G, dtype):
         cl.cancel(list(futures.values()))
     if not ranges:  # no cells at all
         write_elem(group, "X", sp.csr_matrix((0, G), dtype=dtype))
-
-
-def _draw_chunk(model, roots, design, noise, dtype, index_dtype):
-    """Worker task: the CSR counts of a chunk, returned to the calling process."""
-    return _drawn(model, roots, design, noise, dtype, index_dtype)
 
 
 def _is_zarr_screen(path: Path) -> bool:
