@@ -111,3 +111,40 @@ def test_stored_without_anchors_scores_the_prediction_only(pair):
                               anchors=False, n_boot=20, chunk_cells=50)
     assert set(got.per_perturbation["model"]) == {"prediction"} == set(want.per_perturbation["model"])
     _check(got, want)
+
+
+def test_stored_input_kind_is_checked_at_its_documented_ends(pair, tmp_path):
+    """Decimals up to 20 are log1p-normalised values; above 20 the stored side is refused by
+    name; a stated input_type that disagrees with the values is refused, one that agrees is
+    taken (the same rules as for loaded data, `detect_input_type`)."""
+    real, pred, paths = pair
+    lg = real.copy()
+    X = np.log1p(lg.X.toarray().astype(float) / 3.0)
+    X[0, 0] = 20.0  # the largest accepted value
+    lg.X = X
+    ok = str(tmp_path / "lognorm20.zarr")
+    lg.write_zarr(ok)
+    res = sp.metrics.evaluate(ok, ok, metrics=["mse"], n_boot=0, input_type="lognorm")
+    assert np.allclose(res.per_perturbation.query("model == 'prediction'")["value"], 0.0)
+    with pytest.raises(ValueError, match="'input_type'.*'lognorm'"):
+        sp.metrics.evaluate(ok, ok, metrics=["mse"], n_boot=0, input_type="counts")
+    res = sp.metrics.evaluate(paths["pred_zarr"], paths["real_zarr"], metrics=["mse"], n_boot=0, input_type="counts")
+    assert len(res.per_perturbation)
+    X[0, 0] = 20.5
+    lg.X = X
+    bad = str(tmp_path / "lognorm205.zarr")
+    lg.write_zarr(bad)
+    with pytest.raises(ValueError, match="decimals above 20.*maximum 20.5"):
+        sp.metrics.evaluate(ok, bad, metrics=["mse"], n_boot=0)
+
+
+def test_stored_chunks_of_one_cell_equal_the_loaded_screens(pair, tmp_path):
+    real, pred, _ = pair
+    keep = ["control"] + sorted(set(real.obs["perturbation"]) - {"control"})[:2]
+    real = real[real.obs["perturbation"].isin(keep)][:40].copy()
+    pred = pred[pred.obs["perturbation"].isin(keep)].copy()
+    real.write_zarr(str(tmp_path / "r.zarr"))
+    got = sp.metrics.evaluate(pred, str(tmp_path / "r.zarr"), metrics=["mse", "pearson_delta"], n_boot=0,
+                              chunk_cells=1)
+    want = sp.metrics.evaluate(pred, real, metrics=["mse", "pearson_delta"], n_boot=0)
+    _check(got, want)

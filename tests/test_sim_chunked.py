@@ -139,3 +139,16 @@ def test_chunked_zarr_with_realism_features_equals_in_memory(tmp_path, chunk, wo
     # streamed pseudobulk by perturbation x batch equals the in-memory one
     pb = sp.sim.pseudobulk_zarr(path, by=("perturbation", "batch"), chunk_cells=41, client="serial")
     np.testing.assert_array_equal(pb.X, sp.sim.pseudobulk(mem, by=("perturbation", "batch")).X)
+
+
+@pytest.mark.parametrize("chunk,G,want", [
+    (1024, 1024, 1 << 17),      # an eighth of the dense chunk, a power of two already
+    (1000, 1000, 1 << 16),      # 125,000 -> the power of two below
+    (10, 10, 1 << 8),           # floor 2^8
+    (100_000, 8000, 1 << 20),   # ceiling 2^20
+    (1, 1, 1 << 8),
+])
+def test_zarr_block_is_the_power_of_two_below_an_eighth_of_a_dense_chunk(chunk, G, want):
+    from simpert.sim._chunked import _block_size
+
+    assert _block_size(chunk, G) == want

@@ -102,3 +102,100 @@ def test_figure_and_bad_inputs(fitted_screen):
     bad = ad.AnnData(X=-np.ones((3, 3)))
     with pytest.raises(ValueError, match="'simulated'.*non-negative"):
         sim.compare(bad, real)
+
+
+def _reference_panels(X, label, n_top):
+    """splatter's compareSCEs statistics by a plain dense route (pandas and scipy)."""
+    X = np.asarray(X, dtype=float)
+    n, G = X.shape
+    lib = X.sum(axis=1)
+    cpm = X / np.where(lib > 0, lib, 1.0)[:, None] * 1e6
+    L = np.log2(cpm + 1.0)
+    frame = pd.DataFrame(L)
+    m = frame.mean(axis=0).to_numpy()
+    v = frame.var(axis=0, ddof=1).to_numpy()
+    pct_gene = 100.0 * (X == 0).mean(axis=0)
+    pct_cell = 100.0 * (X == 0).mean(axis=1)
+    order = sorted(range(G), key=lambda j: (-v[j], j))[:n_top]
+    top = [j for j in order if v[j] > 1e-12]
+    C = pd.DataFrame(L[:, top]).corr().to_numpy()
+    ev = np.sort(np.linalg.eigvals(C).real)[::-1]
+    off = np.abs(C[np.triu_indices(len(top), 1)])
+    pos = m > 0
+    coef = np.polyfit(m[pos], v[pos], 2)
+    return {
+        ("library_size", "median"): np.median(lib),
+        ("library_size", "mean"): lib.mean(),
+        ("library_size", "cv"): pd.Series(lib).std() / lib.mean(),
+        ("mean_variance", "median_mean_log_cpm"): np.median(m),
+        ("mean_variance", "median_var_log_cpm"): np.median(v),
+        ("mean_variance", "var_at_median_mean"): np.polyval(coef, np.median(m[pos])),
+        ("zeros_per_gene", "mean_pct_zero"): pct_gene.mean(),
+        ("zeros_per_gene", "spearman_with_mean"): pd.Series(X.mean(axis=0)).corr(pd.Series(pct_gene), method="spearman"),
+        ("zeros_per_cell", "mean_pct_zero"): pct_cell.mean(),
+        ("zeros_per_cell", "spearman_with_library"): pd.Series(lib).corr(pd.Series(pct_cell), method="spearman"),
+        ("correlation_spectrum", "top_eigenvalue"): ev[0],
+        ("correlation_spectrum", "top_eigenvalue_fraction"): ev[0] / ev.sum(),
+        ("correlation_spectrum", "mean_abs_correlation"): off.mean(),
+        ("correlation_spectrum", "n_genes"): float(len(top)),
+    }, m, v, pct_gene, pct_cell, ev
+
+
+def test_every_panel_statistic_matches_a_plain_dense_computation():
+    """Each statistic of the table, the per-gene and per-cell frames and the spectrum, on two
+    small irregular datasets (a gene of zeros, a constant gene, uneven libraries, other gene
+    names), against pandas/numpy computed densely: the splatter definitions in the module
+    docstring (sample variance; Spearman via pandas' ranks; eigenvalues of the top genes'
+    correlation matrix, genes without variance dropped)."""
+    g = np.random.default_rng(5)
+    mats = []
+    for n, G, seed_scale in ((23, 9, 1.0), (31, 12, 3.0)):
+        lam = np.exp(g.normal(0.0, 1.0, (n, 1))) * np.exp(g.normal(0.5, 1.2, (1, G))) * seed_scale
+        X = g.poisson(lam).astype(float)
+        X[:, 0] = 0.0  # a gene never seen
+        X[:, 1] = 2.0  # a constant gene: a log-CPM variance only through the library sizes
+        X[3] = 0.0  # an empty cell
+        mats.append(X)
+    a = ad.AnnData(X=sparse.csr_matrix(mats[0]), var=pd.DataFrame(index=[f"s{j}" for j in range(9)]))
+    b = ad.AnnData(X=mats[1], var=pd.DataFrame(index=[f"r{j}" for j in range(12)]))
+    n_top = 7
+    cmp = sim.compare(a, b, labels=("sim", "obs"), n_top_genes=n_top)
+    assert cmp.datasets == ("sim", "obs")
+    for X, label, names in ((mats[0], "sim", a.var_names), (mats[1], "obs", b.var_names)):
+        ref, m, v, pct_gene, pct_cell, ev = _reference_panels(X, label, n_top)
+        for (panel, stat), want in ref.items():
+            got = _value(cmp, panel, stat, label)
+            assert got == pytest.approx(want, rel=1e-9, abs=1e-12), (label, panel, stat, got, want)
+        genes = cmp.genes[cmp.genes["dataset"] == label]
+        assert list(genes["gene"]) == list(names)
+        np.testing.assert_allclose(genes["mean_log_cpm"], m, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(genes["var_log_cpm"], v, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(genes["mean_count"], X.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(genes["pct_zero"], pct_gene, rtol=1e-12)
+        cells = cmp.cells[cmp.cells["dataset"] == label]
+        np.testing.assert_allclose(cells["library_size"], X.sum(axis=1), rtol=1e-12)
+        np.testing.assert_allclose(cells["pct_zero"], pct_cell, rtol=1e-12)
+        spec = cmp.spectrum[cmp.spectrum["dataset"] == label]
+        assert list(spec["rank"]) == list(range(1, ev.size + 1))
+        np.testing.assert_allclose(spec["eigenvalue"], ev, rtol=1e-9, atol=1e-12)
+    # the summary: panels in the table's order, one column per dataset, then the ratio
+    summ = cmp.summary().table
+    assert list(summ.columns) == ["panel", "statistic", "sim", "obs", "ratio"]
+    firsts = cmp.table[cmp.table["dataset"] == "sim"]
+    assert list(zip(summ["panel"], summ["statistic"])) == list(zip(firsts["panel"], firsts["statistic"]))
+    np.testing.assert_allclose(summ["ratio"], summ["sim"] / summ["obs"], rtol=1e-12)
+
+
+def test_two_genes_and_two_cells_are_enough_and_fewer_are_named():
+    """The smallest comparable data: two cells and two genes (one correlation)."""
+    X = np.array([[1.0, 4.0], [3.0, 0.0], [2.0, 2.0]])
+    a = ad.AnnData(X=X)
+    cmp = sim.compare(a, ad.AnnData(X=X[:2]), n_top_genes=2)
+    assert _value(cmp, "correlation_spectrum", "n_genes", "simulated") == 2.0
+    # two genes: eigenvalues 1 +- |r|, r of the log-CPM columns
+    L = np.log2(X / X.sum(axis=1, keepdims=True) * 1e6 + 1)
+    r = abs(np.corrcoef(L[:, 0], L[:, 1])[0, 1])
+    assert _value(cmp, "correlation_spectrum", "top_eigenvalue", "simulated") == pytest.approx(1 + r)
+    for bad in (X[:, :1], X[:1]):
+        with pytest.raises(ValueError, match="at least two cells and two genes"):
+            sim.compare(ad.AnnData(X=bad), a)

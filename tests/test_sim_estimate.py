@@ -85,3 +85,24 @@ def test_two_expressed_genes_fall_back_to_an_exponential_law_of_means():
     assert (m > 0).sum() == 2
     assert fit.params.mean_shape == 1.0
     assert fit.params.mean_scale == pytest.approx(m[m > 0].mean(), rel=1e-12)
+
+
+def test_dispersion_trend_uses_genes_with_400_control_counts_and_recovers_an_exact_trend():
+    """The trend v - m/s = a1 m + a0 m^2 is fitted on genes with at least 400 counts over the
+    n control cells (m n >= 400); on noise-free moments of those genes it is recovered exactly,
+    whatever the (here wildly wrong) variances of shallower genes; with fewer than ten such
+    genes every expressed gene is used."""
+    from simpert.sim._estimate import _dispersion_trend
+
+    n, inv_s, a0, a1 = 200, 1.3, 0.15, 0.4
+    m = np.concatenate([np.geomspace(2.0, 60.0, 15), np.geomspace(0.01, 1.99, 12)])  # 15 genes >= 400 counts
+    v = m * inv_s + a1 * m + a0 * m ** 2
+    v[15:] *= 50.0
+    got0, got1, used = _dispersion_trend(m, v, inv_s, n)
+    assert used == 15
+    assert (got0, got1) == pytest.approx((a0, a1), rel=1e-8)
+    # nine deep genes: too few, every expressed gene enters (and the shallow ones pull the fit)
+    keep = np.r_[0:9, 15:27]
+    got0, got1, used = _dispersion_trend(m[keep], v[keep], inv_s, n)
+    assert used == 21
+    assert abs(got1 - a1) > 0.05 or abs(got0 - a0) > 0.05

@@ -63,7 +63,7 @@ TESTS = {
             "tests/test_sim_noise_only.py", "tests/test_sim_estimate.py", "tests/test_sim_properties.py",
             "tests/test_pins.py", "tests/test_faults.py", "tests/test_sim_compare.py", "tests/test_sim_plant.py",
             "tests/test_sim_chunked.py", "tests/test_sim_realism.py", "tests/test_sim_iterate.py",
-            "tests/test_sim_estimate_cell_counts.py", "tests/test_anchors.py", "tests/test_sim_memory.py"],
+            "tests/test_sim_estimate_cell_counts.py", "tests/test_anchors.py", "tests/test_sim_memory.py", "tests/test_sim_ranges.py"],
     "calibrate": ["tests/test_calibrate_stats.py", "tests/test_calibrate_run.py",
                   "tests/test_calibrate_scenarios.py", "tests/test_calibrate_panel.py", "tests/test_power.py",
                   "tests/test_pins.py", "tests/test_faults.py", "tests/test_calibrate_verdict.py",

@@ -149,10 +149,12 @@ def _panels(X: sp.csr_matrix, genes, label: str, n_top: int):
     m = np.asarray(L.mean(axis=0)).ravel()
     m2 = np.asarray(L.multiply(L).mean(axis=0)).ravel()
     v = np.maximum(m2 - m * m, 0.0) * n / (n - 1)
-    mean_count = np.asarray(X.mean(axis=0)).ravel()
+    # from exact integer sums: genes (cells) with equal counts get equal values, so the Spearman
+    # correlations below see their ties (scipy's sparse mean divides before summing)
+    mean_count = np.asarray(X.sum(axis=0)).ravel() / n
     genes_df = pd.DataFrame({"dataset": label, "gene": np.asarray(genes).astype(str), "mean_log_cpm": m,
-                             "var_log_cpm": v, "mean_count": mean_count, "pct_zero": 100.0 * (1 - nz_gene / n)})
-    cells_df = pd.DataFrame({"dataset": label, "library_size": lib, "pct_zero": 100.0 * (1 - nz_cell / G)})
+                             "var_log_cpm": v, "mean_count": mean_count, "pct_zero": 100.0 * (n - nz_gene) / n})
+    cells_df = pd.DataFrame({"dataset": label, "library_size": lib, "pct_zero": 100.0 * (G - nz_cell) / G})
     # correlation spectrum of the top-variance genes (log2 CPM + 1)
     top = np.argsort(-v, kind="stable")[:n_top]
     top = top[v[top] > 0]
