@@ -154,3 +154,38 @@ def test_gears_top_de_with_a_gene_mask_equals_scipy_welch_ranking():
     assert not got[1, 4] and got.sum() == P * n
     # the same from dense cells
     np.testing.assert_array_equal(gears_top_de(CellSet(X=X, group=group), P, n=n, gene_mask=mask), got)
+
+
+def test_row_r2_with_a_constant_truth_follows_sklearn_force_finite():
+    """Rows whose truth does not vary: 1 for a perfect prediction, 0 otherwise, weighted or
+    not (sklearn's r2_score, force_finite=True), next to ordinary rows."""
+    from sklearn.metrics import r2_score
+
+    from simpert.metrics._stats import row_r2
+
+    rng = np.random.default_rng(0)
+    y = np.vstack([np.full(6, 2.0), np.full(6, 2.0), rng.normal(size=6), np.full(6, -1.0)])
+    yhat = np.vstack([np.full(6, 2.0), y[1] + rng.normal(size=6), y[2] + 0.3 * rng.normal(size=6),
+                      np.full(6, -1.0)])
+    w = rng.uniform(0.5, 2.0, size=(4, 6))
+    for weights in (None, w):
+        got = row_r2(y, yhat, weights)
+        want = [r2_score(y[i], yhat[i], sample_weight=None if weights is None else w[i]) for i in range(4)]
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    assert list(row_r2(y, yhat)[[0, 1, 3]]) == [1.0, 0.0, 1.0]
+
+
+def test_group_moments_ignore_rows_outside_the_groups():
+    """Rows whose group is negative or n_groups or more are left out (documented), against
+    pandas on the kept rows."""
+    from simpert.metrics._systema import _group_moments
+
+    rng = np.random.default_rng(1)
+    X = rng.poisson(3.0, size=(12, 4)).astype(float)
+    group = np.array([0, 1, 2, 0, 1, 2, 3, -1, 0, 1, 2, 3])
+    out = _group_moments(X, group, 3)
+    keep = (group >= 0) & (group < 3)
+    df = pd.DataFrame(X[keep]).groupby(group[keep])
+    np.testing.assert_allclose(out[0], df.mean().to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(out[1], df.var(ddof=1).to_numpy(), rtol=1e-10)
+    np.testing.assert_array_equal(np.asarray(out[2]).ravel(), [3, 3, 3])

@@ -58,7 +58,7 @@ TESTS = {
                 "tests/test_metrics_input_types.py", "tests/test_evaluate.py", "tests/test_pins.py",
                 "tests/test_faults.py", "tests/test_metrics_group_ranks.py", "tests/test_metrics_best_values.py",
                 "tests/test_evaluate_stored.py", "tests/test_anchors.py",
-                "tests/test_metrics_blockwise.py", "tests/test_metrics_paths.py"],
+                "tests/test_metrics_blockwise.py", "tests/test_metrics_paths.py", "tests/test_metrics_ranges.py"],
     "sim": ["tests/test_sim_screen.py", "tests/test_sim_validation.py", "tests/test_sim_network.py",
             "tests/test_sim_noise_only.py", "tests/test_sim_estimate.py", "tests/test_sim_properties.py",
             "tests/test_pins.py", "tests/test_faults.py", "tests/test_sim_compare.py", "tests/test_sim_plant.py",
