@@ -91,6 +91,8 @@ def test_fit_screen_equals_the_documented_estimators(seed, min_mean, systematic_
     a.obs["target"] = a.obs["target"].map(lambda t: genes_of.get(t, t))  # ... until mapped again
     a.uns = {}
     X = a.X.toarray().astype(float)
+    X[np.flatnonzero(a.obs["perturbation"] != "NT")[2]] = 0.0  # an empty perturbed cell: size factor 1
+    a.X = X.copy()
     pert = a.obs["perturbation"].to_numpy(str)
     target = a.obs["target"].to_numpy(str)
     fit = sp.sim.fit_screen(a, control="NT", min_mean=min_mean, systematic_sd=systematic_sd)
@@ -121,3 +123,59 @@ def test_fit_screen_equals_the_documented_estimators(seed, min_mean, systematic_
     assert p.systematic_strength == pytest.approx(r["B"], rel=1e-8) and p.systematic_sd == systematic_sd
     assert p.p_effect == pytest.approx(1 - r["pi0"], abs=1e-12) and p.control_label == "NT"
     assert 0 < r["pi0"] < 1 and r["cov"] > 0  # the branches that matter were reached
+    # a gene whose mean is exactly min_mean is expressed (m >= min_mean)
+    j = int(np.argsort(np.abs(r["m"] - 1.0))[0])
+    at = sp.sim.fit_screen(a, control="NT", min_mean=float(fit.gene_means.iloc[j]), systematic_sd=systematic_sd)
+    above = sp.sim.fit_screen(a, control="NT", min_mean=float(np.nextafter(fit.gene_means.iloc[j], 2.0)),
+                              systematic_sd=systematic_sd)
+    assert at.n_genes_used["systematic"] == above.n_genes_used["systematic"] + 1
+
+
+def _small(P, n_ctrl, seed=3):
+    a = sp.sim.screen(n_genes=40, n_perturbations=P, n_control_cells=n_ctrl, cells_per_perturbation=9,
+                      p_effect=0.3, systematic_strength=0.8, rng=seed)
+    return a
+
+
+def test_two_perturbations_are_enough_for_the_shared_shift_and_the_sparsity():
+    a = _small(2, 30)
+    fit = sp.sim.fit_screen(a)
+    X = a.X.toarray().astype(float)
+    pert = a.obs["perturbation"].to_numpy(str)
+    a.var_names = [f"gene{j}" for j in range(a.n_vars)]
+    target = np.array([f"gene{int(t[1:])}" if t else "" for t in a.obs["target"].astype(str)])
+    r = _reference(X, pert, "control", target, 0.5, 0.5, *fit.dispersion_trend)
+    assert fit.systematic_cov == pytest.approx(r["cov"], rel=1e-8) and fit.systematic_cov != 0.0
+    assert fit.pi0 == pytest.approx(r["pi0"], abs=1e-12)
+
+
+def test_one_perturbation_or_none_fit_no_shared_shift_and_no_effects():
+    for P in (0, 1):
+        fit = sp.sim.fit_screen(_small(P, 30))
+        assert (fit.systematic_strength, fit.systematic_cov, fit.p_effect, fit.pi0) == (0.0, 0.0, 0.0, 1.0)
+        assert fit.n_genes_used["p_effect"] == 0
+        assert (fit.shared_log2fc == 0).all()
+        assert fit.params.cell_count_dispersion == 0.0
+    # without perturbations the cell counts take ScreenParams' defaults
+    d = sp.sim.ScreenParams()
+    p0 = sp.sim.fit_screen(_small(0, 30)).params
+    assert (p0.n_perturbations, p0.cells_per_perturbation, p0.min_cells) == (0, d.cells_per_perturbation, d.min_cells)
+
+
+def test_three_control_cells_are_the_fewest():
+    a = _small(2, 3)
+    fit = sp.sim.fit_screen(a)
+    assert fit.params.n_control_cells == 3
+    keep = np.flatnonzero(a.obs["perturbation"] != "control").tolist() + \
+        np.flatnonzero(a.obs["perturbation"] == "control")[:2].tolist()
+    with pytest.raises(ValueError, match="at least 3 control cells"):
+        sp.sim.fit_screen(a[keep].copy())
+
+
+def test_a_control_cell_without_counts_is_refused_by_name():
+    a = _small(2, 10)
+    X = a.X.toarray()
+    X[np.flatnonzero(a.obs["perturbation"] == "control")[4]] = 0
+    a.X = X
+    with pytest.raises(ValueError, match="parameter 'adata'.*control cells with positive total counts"):
+        sp.sim.fit_screen(a)
