@@ -412,3 +412,31 @@ def test_a_target_at_the_first_gene_matches_cell_eval2(real, noisy):
     assert str(r.var_names[0]) == first
     per, agg = _ce2(p, r, _config())
     _assert_parity(vcc2026_metrics(p, r), per, agg)
+
+
+@pytest.mark.parametrize("block", [1, 7, 1 << 17])
+def test_mann_whitney_p_values_of_tiny_groups_match_scipy(block):
+    """Groups of one to four cells against a reference of two (ties, zeros, a gene where
+    everything ties): scipy's asymptotic two-sided test with continuity and tie correction;
+    p = 1 where every value ties. Blocks of one column and more give the same values."""
+    from scipy.stats import mannwhitneyu
+
+    from simpert.metrics._vcc2026 import _mwu
+
+    rng = np.random.default_rng(4)
+    sizes = {0: 2, 1: 1, 2: 2, 3: 3, 4: 4}  # group 0 is the reference
+    cg = np.concatenate([np.full(n, g) for g, n in sizes.items()])
+    L = rng.choice([0.0, 0.0, 1.0, 1.5, 2.0, 3.25], size=(cg.size, 6))
+    L[:, 5] = 1.0  # every value tied
+    L[:, 4] = 0.0
+    L[cg == 3, 4] = 2.0
+    got = _mwu(sp.csr_matrix(L), cg, len(sizes), 0, block=block)
+    assert np.isnan(got[0]).all()
+    for g in range(1, len(sizes)):
+        for j in range(6):
+            x, y = L[cg == g, j], L[cg == 0, j]
+            if np.ptp(np.concatenate([x, y])) == 0:
+                assert got[g, j] == 1.0
+                continue
+            want = mannwhitneyu(x, y, method="asymptotic", use_continuity=True, alternative="two-sided").pvalue
+            assert got[g, j] == pytest.approx(min(want, 1.0), rel=1e-10, abs=1e-14), (g, j)
