@@ -159,6 +159,44 @@ def case_sim_compare_and_fit():
             "params": params}
 
 
+def case_sim_ko_hill_multiplets():
+    """KO with a Hill dose response, multiplets, guide-less cells, three guides and replicates,
+    an unmeasured target and program shifts."""
+    a = sp.sim.screen(n_genes=30, n_perturbations=6, n_control_cells=20, cells_per_perturbation=7,
+                      modality="ko", dose_response="hill", hill_coefficient=1.5, hill_half=0.4,
+                      multiplet_rate=0.25, no_guide_rate=0.1, n_guides=3, n_replicates=3,
+                      unmeasured_targets=1, n_programs=1, program_shift_sd=0.4, p_effect=0.3, rng=17)
+    return {"screen": a, "pseudobulk": sp.sim.pseudobulk(a)}
+
+
+def case_sim_crispra_hill_combinations():
+    """CRISPRa with a Hill dose response, synergistic doubles, contexts sharing little and
+    three batches."""
+    a = sp.sim.screen(n_genes=30, n_perturbations=5, n_control_cells=20, cells_per_perturbation=6,
+                      modality="crispra", activation_fold=3.0, dose_response="hill", n_combinations=4,
+                      interaction="synergistic", interaction_strength=0.8, n_contexts=2, context_shared=0.3,
+                      n_batches=3, batch_sd=0.3, p_effect=0.3, rng=19)
+    return {"screen": a, "context_c1": sp.sim.context_view(a, "c1")}
+
+
+def case_sim_fixed_design():
+    """Fixed cell counts, given gene means and shared direction, one guide, epistatic and
+    buffering doubles, a cell-count floor."""
+    G = 24
+    means = tuple(float(x) for x in np.geomspace(0.2, 40.0, G))
+    direction = tuple(float(x) for x in np.sin(np.arange(G)))
+    out = {}
+    for kind in ("epistatic", "buffering"):
+        out[kind] = sp.sim.screen(n_genes=G, n_perturbations=4, n_control_cells=12, cells_per_perturbation=5,
+                                  cell_count_dispersion=0.0, min_cells=5, gene_means=means,
+                                  systematic_direction=direction, systematic_strength=0.6, n_guides=1,
+                                  n_combinations=2, interaction=kind, p_effect=0.25, rng=23)
+    out["dispersed_counts"] = sp.sim.screen(n_genes=G, n_perturbations=6, n_control_cells=5,
+                                            cells_per_perturbation=4, cell_count_dispersion=2.0, min_cells=2,
+                                            rng=29)
+    return out
+
+
 def case_sim_networks():
     net = sp.sim.erdos_renyi(8, 0.35, rng=1)
     v1 = sp.sim.var_network(net, output="counts", n_samples=3, n_controls=3, rng=2)
