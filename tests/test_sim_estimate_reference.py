@@ -179,3 +179,30 @@ def test_a_control_cell_without_counts_is_refused_by_name():
     a.X = X
     with pytest.raises(ValueError, match="parameter 'adata'.*control cells with positive total counts"):
         sp.sim.fit_screen(a)
+
+
+def test_a_control_cell_with_a_single_count_is_kept():
+    a = _small(2, 10)
+    X = a.X.toarray()
+    c = np.flatnonzero(a.obs["perturbation"] == "control")[4]
+    X[c] = 0
+    X[c, 7] = 1
+    a.X = X
+    fit = sp.sim.fit_screen(a)
+    assert fit.params.n_control_cells == 10 and np.isfinite(fit.library_sd)
+
+
+@pytest.mark.parametrize("n_deep,want_cov", [(2, False), (3, True)])
+def test_the_shared_shift_needs_three_usable_genes(n_deep, want_cov):
+    """Genes enter the shared-shift covariance when expressed (mean >= min_mean) and not
+    targeted; a covariance needs three of them (two points always lie on a line)."""
+    G = 8
+    means = [0.001] * G
+    for j in range(2, 2 + n_deep):
+        means[j] = 30.0
+    a = sp.sim.screen(n_genes=G, n_perturbations=2, n_control_cells=40, cells_per_perturbation=30,
+                      gene_means=means, systematic_strength=1.0, dispersion_a0=0.01, dispersion_a1=0.0,
+                      rng=5)
+    fit = sp.sim.fit_screen(a, min_mean=1.0)
+    assert fit.n_genes_used["systematic"] == n_deep
+    assert (fit.systematic_cov != 0.0) == want_cov
