@@ -200,3 +200,61 @@ def test_measurement_noise_is_gaussian_with_the_given_sd():
     assert abs(d.mean()) < 4 * 0.3 / np.sqrt(d.size)
     assert d.std(ddof=1) == pytest.approx(0.3, rel=0.02)  # SE of an SD over 30,000 draws: 0.4%
     assert stats.kstest(d / 0.3, "norm").pvalue > 1e-3
+
+
+def test_spectral_radius_against_numpy_on_every_path(monkeypatch):
+    """The largest absolute eigenvalue, dense and sparse, small matrices included (0 x 0,
+    1 x 1 with a self-loop, an empty sparse matrix); the sparse Arnoldi path (above
+    _DENSE_MAX genes) is reached here by lowering the threshold."""
+    import scipy.sparse as sps
+
+    from simpert.sim import _var
+
+    rng = np.random.default_rng(0)
+    mats = [rng.normal(size=(6, 6)) * (rng.random((6, 6)) < 0.5), np.array([[0.5]]), np.zeros((0, 0)),
+            np.diag([0.0, 0.0, -0.7, 0.0, 0.0]), np.zeros((5, 5))]
+    for dense_max in (4000, 2):
+        monkeypatch.setattr(_var, "_DENSE_MAX", dense_max)
+        for M in mats:
+            want = float(np.max(np.abs(np.linalg.eigvals(M)))) if M.size else 0.0
+            for form in (M, sps.csr_matrix(M)):
+                assert sim.spectral_radius(form) == pytest.approx(want, rel=1e-8, abs=1e-12), (dense_max, M)
+
+
+def test_steady_state_refuses_a_spectral_radius_of_one():
+    net = sim.erdos_renyi(6, 0.5, rng=1)
+    sim.var_network(net, spectral_radius=0.999, steps=None, n_samples=2, n_controls=2, rng=0)
+    with pytest.raises(ValueError, match="parameter 'spectral_radius'"):
+        sim.var_network(net, spectral_radius=1.0, steps=None, n_samples=2, n_controls=2, rng=0)
+
+
+def test_regulators_are_the_genes_with_outgoing_edges():
+    net = sim.network_from_edges([("a", "b", 0.5), ("b", "c", -0.3), ("a", "c", 0.2)], genes=["a", "b", "c", "d"])
+    out = sim.var_network(net, n_samples=2, n_controls=2, rng=0)
+    assert list(out.var["is_regulator"]) == [True, True, False, False]
+
+
+def test_iterate_defaults_clamp_at_one_with_persistent_input():
+    W = np.array([[0.0, 0.5], [0.2, 0.0]])
+    x0 = np.array([[0.3, 0.4], [0.3, 0.4]])
+    target = np.array([-1, 0])
+    got = sim.iterate(W, x0, target, 3)
+    x = x0.copy()
+    for _ in range(3):
+        x = x0 + x @ W
+        x[1, 0] = 1.0
+    np.testing.assert_allclose(got, x, rtol=1e-12)
+    np.testing.assert_allclose(sim.steady_state(W, x0, target), sim.steady_state(W, x0, target, 1.0), rtol=0)
+    xs = sim.steady_state(W, x0, target)
+    assert xs[1, 0] == 1.0
+    np.testing.assert_allclose(xs[0], x0[0] @ np.linalg.inv(np.eye(2) - W), rtol=1e-12)
+
+
+def test_a_one_gene_network_is_simulated_and_an_empty_one_refused():
+    net = sim.network_from_edges([], genes=["solo"])
+    out = sim.var_network(net, n_samples=2, n_controls=3, rng=0)
+    assert out.n_vars == 1 and set(out.obs["perturbation"]) == {"control", "solo"}
+    # the clamped gene sits at the clamp value; the controls at their own input
+    assert np.allclose(out[out.obs["perturbation"] == "solo"].X, 1.0)
+    with pytest.raises(ValueError, match="parameter 'network'"):
+        sim.var_network(sim.Network((), sps.csr_matrix((0, 0))), rng=0)

@@ -110,7 +110,8 @@ def steady_state(W, b: np.ndarray, target: np.ndarray, clamp_value: float = 1.0)
     b : ndarray (n, G)
         Inputs per row.
     target : ndarray (n,) of int
-    clamp_value : float
+    clamp_value : float, default 1.0
+        Value of the clamped gene.
 
     Returns
     -------
@@ -154,8 +155,10 @@ def iterate(W, x0: np.ndarray, target: np.ndarray, steps: int, *, clamp_value: f
     x0 : ndarray (n, G)
     target : ndarray (n,) of int (-1: none)
     steps : int
-    clamp_value : float
-    persistent : bool
+    clamp_value : float, default 1.0
+        Value of the clamped gene after every step.
+    persistent : bool, default True
+        Keep the input ``x0`` at every step (``c = x0``); False gives ``c = 0``.
 
     Returns
     -------
