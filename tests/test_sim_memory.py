@@ -68,3 +68,26 @@ def test_expected_counts_beyond_two_to_the_53_are_refused_before_drawing():
     # 1e9 x exp(2) x exp(1.2) ~ 2.5e10: fine
     sp.sim.screen(n_genes=3, n_perturbations=1, n_control_cells=3, cells_per_perturbation=3,
                   gene_means=[1e9, 1.0, 1.0], library_loc=2.0, rng=0)
+
+
+def test_expected_counts_of_control_cells_given_their_program_activity():
+    """A control cell's expected count is s_c * mu_g * 2^(a_c . L_g) given its program
+    activity a_c (no effects, one replicate); without the activity, the expectation over its
+    normal law, 2^(ln 2 sd^2 sum_j L_jg^2 / 2)."""
+    from simpert.sim._engine import Design, expected_matrix
+
+    a = sp.sim.screen(n_genes=15, n_perturbations=1, n_control_cells=4, cells_per_perturbation=3,
+                      n_programs=2, program_sd=0.7, program_density=0.6, rng=2)
+    model = model_from_uns(a)
+    L = model.program_loadings
+    assert L.shape == (2, 15) and np.abs(L).sum() > 0
+    n = 4
+    design = Design(group=np.zeros(n, np.int64), guide=np.full(n, -1), replicate=np.zeros(n, np.int64))
+    s = np.array([0.5, 1.0, 1.7, 2.2])
+    A = np.random.default_rng(0).normal(0.0, 0.7, size=(n, 2))
+    got = expected_matrix(model, design, s, np.zeros(n, bool), np.zeros(n), activity=A)
+    want = s[:, None] * model.base_mean[None, :] * np.exp2(A @ L)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    avg = expected_matrix(model, design, s, np.zeros(n, bool), np.zeros(n))
+    want_avg = s[:, None] * model.base_mean[None, :] * np.exp2(np.log(2) * 0.7 ** 2 * (L ** 2).sum(axis=0) / 2)
+    np.testing.assert_allclose(avg, want_avg, rtol=1e-12)
