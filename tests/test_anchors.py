@@ -202,7 +202,8 @@ def case_sim_networks():
     v1 = sp.sim.var_network(net, output="counts", n_samples=3, n_controls=3, rng=2)
     v2 = sp.sim.var_network(net, input="initial", steps=3, n_samples=2, n_controls=2, rng=2)
     n = sp.sim.noise_only(n=12, n_genes=6, n_train=6, noise="nb", rng=3)
-    return {"var_counts": v1, "var_initial": v2, "noise_nb": n}
+    v3 = sp.sim.var_network(net, steps=None, noise_sd=0.2, n_samples=2, n_controls=2, rng=4)
+    return {"var_counts": v1, "var_initial": v2, "noise_nb": n, "var_steady_noisy": v3}
 
 
 def _split_preds(a, rng=0):

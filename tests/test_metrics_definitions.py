@@ -3,6 +3,8 @@ computations (loops over perturbations with scipy / scikit-learn / scanpy)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -250,22 +252,53 @@ def test_perturbench_rank_brute_force(target):
         assert np.isclose(got[p], ((d < d[p]).sum() + 0.5 * ((d == d[p]).sum() - 1)) / N)
 
 
-def test_fair_retrieval_brute_force():
-    inp = make_input(target="pairwise")
+def _fair_retrieval_input(case):
+    if case == "default":
+        return make_input(target="pairwise")
+    if case == "two":  # the fewest perturbations it is defined for
+        inp = make_input(P=2, target="pairwise")
+        return dataclasses.replace(inp, targets=np.array([3, 0]))
+    if case == "gene0":  # a target at the first gene, the others elsewhere or unknown
+        inp = make_input(P=5, target="exclude")
+        return dataclasses.replace(inp, targets=np.array([0, 4, -1, 7, 2]))
+    if case == "ties":  # integer profiles: many exactly equal distances
+        rng = np.random.default_rng(3)
+        real = rng.integers(0, 2, size=(6, 6)).astype(float)
+        real[1] = real[0]
+        pred = real.copy()
+        pred[2] = real[3]
+        z = np.zeros(6)
+        return MetricInput(pred=pred, real=real, pred_control=z, real_control=z,
+                           perturbations=tuple(f"p{i}" for i in range(6)), genes=tuple(f"g{j}" for j in range(6)),
+                           targets=np.full(6, -1), reference_real=None, reference_pred=None, train=None,
+                           train_perturbations=(), weights=None, target="include", options=dict(sm.DEFAULT_OPTIONS))
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["default", "two", "gene0", "ties"])
+@pytest.mark.parametrize("metric", ["sqeuclidean", "l1"])
+def test_fair_retrieval_brute_force(case, metric):
+    inp = _fair_retrieval_input(case)
     P, T = inp.pred - inp.pred_control, inp.real - inp.real_control
-    got = get("fair_retrieval").fn(inp)
+    got = get("fair_retrieval").fn(inp) if metric == "sqeuclidean" else \
+        sm._retrieval.fair_retrieval(inp, metric="l1")
+    f = (lambda x: np.sum(x ** 2)) if metric == "sqeuclidean" else (lambda x: np.sum(np.abs(x)))
     N = inp.n_perturbations
+    n_ties = 0
     for i in range(N):
         s = 0.0
         for j in range(N):
             if j == i:
                 continue
-            drop = {t for t in (inp.targets[i], inp.targets[j]) if t >= 0}
+            drop = {t for t in (inp.targets[i], inp.targets[j]) if t >= 0} if inp.target != "include" else set()
             kk = [g for g in range(inp.n_genes) if g not in drop]
-            a = np.sum((P[i, kk] - T[i, kk]) ** 2)
-            b = np.sum((P[i, kk] - T[j, kk]) ** 2)
+            a = f(P[i, kk] - T[i, kk])
+            b = f(P[i, kk] - T[j, kk])
             s += 1.0 if a < b else 0.5 if a == b else 0.0
-        assert np.isclose(got[i], s / (N - 1))
+            n_ties += a == b
+        assert np.isclose(got[i], s / (N - 1), rtol=0, atol=1e-12), (case, i)
+    if case == "ties":
+        assert n_ties >= 2  # (0, 1) and (1, 0): equal observed profiles
 
 
 def test_fair_retrieval_defeats_target_only_reward_hacking():

@@ -189,3 +189,13 @@ def test_group_moments_ignore_rows_outside_the_groups():
     np.testing.assert_allclose(out[0], df.mean().to_numpy(), rtol=1e-12)
     np.testing.assert_allclose(out[1], df.var(ddof=1).to_numpy(), rtol=1e-10)
     np.testing.assert_array_equal(np.asarray(out[2]).ravel(), [3, 3, 3])
+
+
+def test_a_metric_may_need_every_input_and_nothing_else():
+    from simpert.metrics import Metric
+    from simpert.metrics._registry import NEEDS
+
+    every = Metric("needs_all", lambda inp: np.zeros(inp.n_perturbations), True, 1.0, frozenset(NEEDS), "d", "s")
+    assert every.needs == NEEDS == frozenset({"profiles", "cells", "real_cells", "de", "train"})
+    with pytest.raises(ValueError, match="parameter 'needs'"):
+        Metric("needs_more", lambda inp: None, True, 1.0, frozenset(NEEDS | {"network"}), "d", "s")
