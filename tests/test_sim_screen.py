@@ -327,3 +327,21 @@ def test_pseudobulk_of_dense_float_counts_equals_the_sparse_integer_path():
     b.X[0, 0] += 0.5
     with pytest.raises(ValueError, match="integer counts"):
         sim.pseudobulk(b)
+
+
+@pytest.mark.parametrize("table_max", [None, 0])
+def test_doubles_are_distinct_pairs_of_distinct_singles(monkeypatch, table_max):
+    """Every pair of singles at most once, never a single with itself, with the table of all
+    pairs and with the one-at-a-time draw of screens with millions of pairs (reached here by
+    lowering its threshold): all 6 pairs of 4 singles."""
+    from simpert.sim import _screen
+
+    if table_max is not None:
+        monkeypatch.setattr(_screen, "_PAIR_TABLE_MAX", table_max)
+    a = sim.screen(n_genes=8, n_perturbations=4, n_control_cells=5, cells_per_perturbation=3, n_combinations=6,
+                   rng=3)
+    doubles = sorted({x for x in a.obs["perturbation"].astype(str) if "+" in x})
+    pairs = {tuple(x.split("+")) for x in doubles}
+    singles = sorted({x for x in a.obs["perturbation"].astype(str) if "+" not in x} - {"control"})
+    assert len(doubles) == 6 and all(i != j for i, j in pairs)
+    assert {frozenset(p) for p in pairs} == {frozenset((x, y)) for k, x in enumerate(singles) for y in singles[k + 1:]}

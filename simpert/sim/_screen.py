@@ -141,6 +141,10 @@ def _draw_contexts(p: ScreenParams, streams: dict, targets: np.ndarray, effects:
 #: Coefficients (c_A, c_B) of the interaction types; "epistatic" is (1, 0) or (0, 1).
 INTERACTION_TYPES = ("additive", "synergistic", "buffering", "epistatic")
 
+#: Up to this many pairs of singles, doubles are drawn from the table of every pair; beyond,
+#: pairs are drawn one at a time until enough distinct ones are found.
+_PAIR_TABLE_MAX = 4_000_000
+
 
 def _draw_combinations(p: ScreenParams, streams: dict, effects: np.ndarray) -> dict:
     """Double perturbations: pairs, interaction types, coefficients, full-dose effects, cell counts.
@@ -153,7 +157,7 @@ def _draw_combinations(p: ScreenParams, streams: dict, effects: np.ndarray) -> d
         return {}
     g = np.random.default_rng(streams["combinations"])
     n_pairs = P * (P - 1) // 2
-    if n_pairs <= 4_000_000:
+    if n_pairs <= _PAIR_TABLE_MAX:
         first, second = np.triu_indices(P, 1)
         pick = np.sort(g.choice(n_pairs, C, replace=False))
         pairs = np.column_stack([first[pick], second[pick]]).astype(np.int64)
