@@ -53,5 +53,9 @@ def test_a_perfect_prediction_scores_every_registered_best_value():
         # NaN where a metric is undefined (a Spearman correlation over fewer than two DE genes)
         assert np.isfinite(v).sum() >= 3, metric
         np.testing.assert_allclose(v[np.isfinite(v)], best, rtol=0, atol=1e-9, err_msg=metric)
+        # and never beyond it, not even by rounding (a correlation of 1 + 2e-16 breaks arccos
+        # or Fisher's z downstream)
+        if reg.loc[metric, "higher_is_better"] is True and best == 1.0:
+            assert (v[np.isfinite(v)] <= 1.0).all(), metric
         checked += 1
     assert checked >= 45, checked

@@ -199,3 +199,42 @@ def test_a_metric_may_need_every_input_and_nothing_else():
     assert every.needs == NEEDS == frozenset({"profiles", "cells", "real_cells", "de", "train"})
     with pytest.raises(ValueError, match="parameter 'needs'"):
         Metric("needs_more", lambda inp: None, True, 1.0, frozenset(NEEDS | {"network"}), "d", "s")
+
+
+@pytest.mark.parametrize("target", ["exclude", "pairwise"])
+def test_targets_at_gene_zero_only_are_still_dropped(target):
+    """Every known target is the first gene: the profile metrics still leave it out (MSE over
+    the other genes, computed directly)."""
+    from simpert.metrics import MetricInput, get
+    from simpert.metrics import DEFAULT_OPTIONS
+
+    rng = np.random.default_rng(2)
+    P, G = 3, 5
+    real, pred = rng.normal(size=(P, G)), rng.normal(size=(P, G))
+    z = np.zeros(G)
+    inp = MetricInput(pred=pred, real=real, pred_control=z, real_control=z, perturbations=("a", "b", "c"),
+                      genes=tuple("vwxyz"), targets=np.array([0, 0, -1]), target=target,
+                      options=dict(DEFAULT_OPTIONS))
+    mask = inp.gene_mask
+    assert mask is not None and not mask[0, 0] and not mask[1, 0] and mask[2].all()
+    got = get("mse")(inp)
+    want = [np.mean((pred[0, 1:] - real[0, 1:]) ** 2), np.mean((pred[1, 1:] - real[1, 1:]) ** 2),
+            np.mean((pred[2] - real[2]) ** 2)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_group_pearson_of_identical_values_is_exactly_one():
+    """A group whose two vectors are equal correlates at exactly 1, including values for which
+    the sum of squares over its rounded square root squared gives 1 + 2^-52 (found by search:
+    seed 3, seven normals); never above 1."""
+    from simpert.metrics._de_metrics import _group_pearson
+
+    x = np.random.default_rng(3).normal(size=7)
+    g0 = np.zeros(7, int)
+    xc = x - np.bincount(g0, weights=x)[0] / 7
+    ss = np.bincount(g0, weights=xc * xc)[0]
+    assert ss / np.sqrt(ss) ** 2 > 1.0  # the rounding this guards against
+    y = np.random.default_rng(4).normal(size=5)
+    r = _group_pearson(np.r_[np.zeros(7, int), np.ones(5, int)], np.r_[x, y], np.r_[x, -y], 2)
+    assert r[0] == 1.0  # clipped from 1 + 2^-52
+    assert -1.0 <= r[1] <= -1.0 + 1e-15

@@ -199,3 +199,14 @@ def test_two_genes_and_two_cells_are_enough_and_fewer_are_named():
     for bad in (X[:, :1], X[:1]):
         with pytest.raises(ValueError, match="at least two cells and two genes"):
             sim.compare(ad.AnnData(X=bad), a)
+
+
+def test_library_sizes_differing_by_one_count_have_a_spearman_correlation():
+    """Library sizes 5, 5, 6, 6 (a range of one count): the zeros-per-cell Spearman statistic
+    is defined (pandas' rank correlation); equal library sizes leave it undefined."""
+    X = np.array([[5, 0, 0], [2, 3, 0], [1, 2, 3], [3, 3, 0]], dtype=float)
+    cmp = sim.compare(ad.AnnData(X=X), ad.AnnData(X=X[[0, 1]]), n_top_genes=3)
+    pct = 100.0 * (X == 0).mean(axis=1)
+    want = pd.Series(X.sum(axis=1)).corr(pd.Series(pct), method="spearman")
+    assert _value(cmp, "zeros_per_cell", "spearman_with_library", "simulated") == pytest.approx(want)
+    assert np.isnan(_value(cmp, "zeros_per_cell", "spearman_with_library", "real"))
