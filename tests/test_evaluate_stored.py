@@ -148,3 +148,19 @@ def test_stored_chunks_of_one_cell_equal_the_loaded_screens(pair, tmp_path):
                               chunk_cells=1)
     want = sp.metrics.evaluate(pred, real, metrics=["mse", "pearson_delta"], n_boot=0)
     _check(got, want)
+
+
+def test_stored_values_above_20_are_refused_across_chunks(pair, tmp_path):
+    """Decimals in one chunk make the side log-normalised; then a value above 20 anywhere is
+    refused, even when it sits in a chunk of whole numbers (which alone would read as
+    counts): here 21 in the first chunk."""
+    real, _, _ = pair
+    lg = real.copy()
+    X = np.log1p(lg.X.toarray().astype(float) / 3.0)
+    X[:10] = np.round(X[:10])
+    X[0, 0] = 21.0
+    lg.X = X
+    path = str(tmp_path / "mixed.zarr")
+    lg.write_zarr(path)
+    with pytest.raises(ValueError, match="decimals above 20.*maximum 21"):
+        sp.metrics.evaluate(path, path, metrics=["mse"], n_boot=0, chunk_cells=10)
