@@ -258,9 +258,19 @@ def _fair_retrieval_input(case):
     if case == "two":  # the fewest perturbations it is defined for
         inp = make_input(P=2, target="pairwise")
         return dataclasses.replace(inp, targets=np.array([3, 0]))
-    if case == "gene0":  # a target at the first gene, the others elsewhere or unknown
-        inp = make_input(P=5, target="exclude")
-        return dataclasses.replace(inp, targets=np.array([0, 4, -1, 7, 2]))
+    if case == "gene0":  # a target at the first gene, the others elsewhere or unknown; the
+        # target's prediction is off and gene 1 differs from it, so mixing the two up shows
+        rng = np.random.default_rng(4)
+        real = rng.normal(size=(5, 8))
+        pred = real + rng.normal(scale=0.8, size=(5, 8))
+        pred[0, 0] += 3.0
+        real[0, 1] += 2.0
+        pred[0, 1] -= 1.0
+        z = np.zeros(8)
+        return MetricInput(pred=pred, real=real, pred_control=z, real_control=z, perturbations=tuple("abcde"),
+                           genes=tuple(f"g{j}" for j in range(8)), targets=np.array([0, 4, -1, 7, 2]),
+                           reference_real=None, reference_pred=None, train=None, train_perturbations=(),
+                           weights=None, target="exclude", options=dict(sm.DEFAULT_OPTIONS))
     if case == "ties":  # integer profiles: many exactly equal distances
         rng = np.random.default_rng(3)
         real = rng.integers(0, 2, size=(6, 6)).astype(float)
