@@ -24,6 +24,17 @@ INF = math.inf
 # (class, name, kind, low, high, low_closed, high_closed, base keyword arguments)
 #   kind "int": integer range [low, high] (high None: no upper bound)
 #   kind "real": interval with the given closedness (None: unbounded on that side)
+# the count layer, shared by ScreenParams and NetworkParams ("as in ScreenParams")
+COUNT_LAYER = [
+    ("mean_shape", "real", 0, None, False, True, {}),
+    ("mean_scale", "real", 0, None, False, True, {}),
+    ("min_mean", "real", 0, None, False, True, {}),
+    ("dispersion_a0", "real", 0, 1000, True, True, {}),
+    ("dispersion_a1", "real", 0, 1000, True, True, {}),
+    ("library_loc", "real", -20, 20, True, True, {}),
+    ("library_sd", "real", 0, 5, True, True, {}),
+]
+
 SCREEN = [
     ("n_genes", "int", 1, None, True, True, {"n_perturbations": 1}),
     ("n_perturbations", "int", 0, None, True, True, {}),
@@ -34,14 +45,8 @@ SCREEN = [
     ("min_cells", "int", 1, None, True, True, {}),
     ("n_replicates", "int", 1, None, True, True, {}),
     ("replicate_sd", "real", 0, None, True, True, {}),
-    ("mean_shape", "real", 0, None, False, True, {}),
-    ("mean_scale", "real", 0, None, False, True, {}),
-    ("min_mean", "real", 0, None, False, True, {}),
-    ("dispersion_a0", "real", 0, 1000, True, True, {}),
-    ("dispersion_a1", "real", 0, 1000, True, True, {}),
+    *COUNT_LAYER,
     ("dispersion_sd", "real", 0, None, True, True, {}),
-    ("library_loc", "real", -20, 20, True, True, {}),
-    ("library_sd", "real", 0, 5, True, True, {}),
     ("n_guides", "int", 1, None, True, True, {}),
     ("efficiency_a", "real", 0, None, False, True, {}),
     ("efficiency_b", "real", 0, None, False, True, {}),
@@ -91,13 +96,7 @@ NETWORK = [
     ("clamp_value", "real", None, None, True, True, {}),
     ("noise_sd", "real", 0, None, True, True, {}),
     ("count_scale", "real", 0, None, True, True, {}),
-    ("mean_shape", "real", 0, None, False, True, {}),
-    ("mean_scale", "real", 0, None, False, True, {}),
-    ("min_mean", "real", 0, None, False, True, {}),
-    ("dispersion_a0", "real", 0, 1000, True, True, {}),
-    ("dispersion_a1", "real", 0, 1000, True, True, {}),
-    ("library_loc", "real", -20, 20, True, True, {}),
-    ("library_sd", "real", 0, 5, True, True, {}),
+    *COUNT_LAYER,
 ]
 
 ROWS = ([("ScreenParams", *r) for r in SCREEN] + [("NoiseOnlyParams", *r) for r in NOISE_ONLY]
